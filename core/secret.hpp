@@ -1,0 +1,30 @@
+// A password or other secret: moved, never copied by accident, wiped from memory
+// when destroyed, and never printed (there is no operator<<).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace postern::core {
+
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  Secret(const Secret&) = delete;
+  Secret& operator=(const Secret&) = delete;
+  Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
+  Secret& operator=(Secret&& other) noexcept;
+  ~Secret() { wipe(); }
+
+  // An explicit copy, for the rare place that must keep its own.
+  Secret clone() const { return Secret(value_); }
+  std::string_view reveal() const { return value_; }
+  bool empty() const { return value_.empty(); }
+
+ private:
+  void wipe() noexcept;
+  std::string value_;
+};
+
+}  // namespace postern::core
