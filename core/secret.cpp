@@ -15,7 +15,9 @@ Secret& Secret::operator=(Secret&& other) noexcept {
 
 void Secret::wipe() noexcept {
   // OPENSSL_cleanse cannot be optimised away, unlike a memset before free.
-  if (!value_.empty()) OPENSSL_cleanse(value_.data(), value_.size());
+  // The whole capacity: a moved-from short string is empty but still holds
+  // the old bytes in its inline buffer.
+  OPENSSL_cleanse(value_.data(), value_.capacity());
   value_.clear();
 }
 

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "core/log.hpp"
 #include "mapping/blocking.hpp"
 #include "mapping/make_directory.hpp"
 #include "tools/exit_codes.hpp"
@@ -63,12 +64,16 @@ int lookup_many(Directory& dir, core::EventLoop& loop, std::istream& in, std::os
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     auto r = lookup_blocking(dir, loop, line);
-    out << line << ' ' << status_word(r.status);
-    if (r.status == LookupStatus::Found)
-      out << " node=" << r.account.node << " address=" << r.account.address;
+    // One line per address: the status word, then key="value" fields. The
+    // login is escaped: it is whatever the input held.
+    out << status_word(r.status) << " login=\"" << core::sanitize_log_value(line, 512) << '"';
+    if (r.status == LookupStatus::Found) {
+      out << " node=\"" << r.account.node << "\" address=\"" << r.account.address << '"';
+    }
     if (r.stale) out << " stale=1";
-    if (!r.detail.empty() && r.status != LookupStatus::Found)
-      out << " detail=\"" << r.detail << '"';
+    if (!r.detail.empty() && r.status != LookupStatus::Found) {
+      out << " detail=\"" << core::sanitize_log_value(r.detail, 512) << '"';
+    }
     out << std::endl;  // flushed: a test or script may be waiting for this line
     int code = exit_code(r.status);
     if (code == kExitTempFail || worst == kExitOk) worst = code;

@@ -10,7 +10,11 @@ namespace postern::tools {
 
 // `lookup ADDRESS` prints the node and the account's attributes; `lookup -`
 // reads one address a line from `in` and prints one line each, keeping the
-// directory (and its cache) for the whole run. Returns an exit code.
+// directory (and its cache) for the whole run:
+//   found login="alice" node="node1" address="alice@example.com" [stale=1]
+//   notfound login="zed" detail="no entry matches"
+//   tempfail login="bob" detail="directory: directory unreachable"
+// Returns an exit code (the worst of the run for `-`).
 int run_lookup(const mapping::DirectoryConfig& config, const std::string& login, std::istream& in,
                std::ostream& out);
 
