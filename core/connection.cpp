@@ -1,0 +1,325 @@
+#include "core/connection.hpp"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.hpp"
+
+namespace postern::core {
+
+namespace {
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+constexpr int kBevOptions = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+
+}  // namespace
+
+std::string_view close_reason_name(CloseReason r) {
+  switch (r) {
+    case CloseReason::PeerClosed:
+      return "peer_closed";
+    case CloseReason::Timeout:
+      return "timeout";
+    case CloseReason::Error:
+      return "error";
+    case CloseReason::TlsError:
+      return "tls_error";
+    case CloseReason::Local:
+      return "local";
+  }
+  return "?";
+}
+
+Connection::Connection(EventLoop& loop, int fd, PeerAddress peer, Options options, Handler* handler,
+                       std::shared_ptr<TlsContext> tls, const std::string& server_name)
+    : loop_(loop), peer_(peer), options_(options), handler_(handler) {
+  evutil_make_socket_nonblocking(fd);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (tls) {
+    SslPtr ssl = tls->new_ssl(server_name);
+    auto state = tls->is_server() ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING;
+    bev_ = bufferevent_openssl_socket_new(loop.base(), fd, ssl.release(), state, kBevOptions);
+    tls_ = std::move(tls);
+    handshaking_ = true;
+  } else {
+    bev_ = bufferevent_socket_new(loop.base(), fd, kBevOptions);
+  }
+  if (bev_ == nullptr) {
+    ::close(fd);
+    closed_ = true;
+    return;
+  }
+  setup_callbacks();
+}
+
+Connection::~Connection() {
+  if (bev_ != nullptr) bufferevent_free(bev_);
+}
+
+void Connection::setup_callbacks() {
+  if (tls_) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
+  bufferevent_setcb(bev_, &Connection::on_read, &Connection::on_write, &Connection::on_event, this);
+  bufferevent_setwatermark(bev_, EV_READ, 0, options_.max_input);
+  bufferevent_setwatermark(bev_, EV_WRITE, options_.output_low_water, 0);
+  set_idle_timeout(options_.idle_timeout);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+}
+
+evbuffer* Connection::input() const {
+  return bev_ != nullptr ? bufferevent_get_input(bev_) : nullptr;
+}
+
+std::size_t Connection::input_size() const {
+  return bev_ != nullptr ? evbuffer_get_length(bufferevent_get_input(bev_)) : 0;
+}
+
+std::optional<std::string> Connection::read_line(std::size_t max, bool* too_long) {
+  if (too_long != nullptr) *too_long = false;
+  if (bev_ == nullptr) return std::nullopt;
+  evbuffer* in = bufferevent_get_input(bev_);
+  std::size_t eol_len = 0;
+  evbuffer_ptr pos = evbuffer_search_eol(in, nullptr, &eol_len, EVBUFFER_EOL_LF);
+  std::size_t available = evbuffer_get_length(in);
+  if (pos.pos < 0) {
+    if (available > max) {
+      // No end of line within the limit: drop what we have; the rest of the
+      // line is dropped as it arrives (it still has no LF before max).
+      evbuffer_drain(in, available);
+      if (too_long != nullptr) *too_long = true;
+    }
+    return std::nullopt;
+  }
+  auto len = static_cast<std::size_t>(pos.pos);
+  if (len > max) {
+    evbuffer_drain(in, len + eol_len);
+    if (too_long != nullptr) *too_long = true;
+    return std::nullopt;
+  }
+  std::string line(len, '\0');
+  evbuffer_remove(in, line.data(), len);
+  evbuffer_drain(in, eol_len);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+std::string Connection::read_bytes(std::size_t n) {
+  if (bev_ == nullptr) return {};
+  evbuffer* in = bufferevent_get_input(bev_);
+  n = std::min(n, evbuffer_get_length(in));
+  std::string out(n, '\0');
+  evbuffer_remove(in, out.data(), n);
+  return out;
+}
+
+void Connection::write(std::string_view bytes) {
+  if (bev_ == nullptr || closed_) return;
+  bufferevent_write(bev_, bytes.data(), bytes.size());
+}
+
+bool Connection::write_file(int fd, off_t offset, std::size_t length) {
+  if (bev_ == nullptr || closed_) {
+    ::close(fd);
+    return false;
+  }
+  return evbuffer_add_file(bufferevent_get_output(bev_), fd, offset,
+                           static_cast<ev_off_t>(length)) == 0;
+}
+
+std::size_t Connection::output_pending() const {
+  return bev_ != nullptr ? evbuffer_get_length(bufferevent_get_output(bev_)) : 0;
+}
+
+bool Connection::start_tls(std::shared_ptr<TlsContext> tls, const std::string& server_name) {
+  if (bev_ == nullptr || closed_ || tls_active_ || handshaking_) return false;
+  // Plaintext that arrived after the STARTTLS command is discarded, never
+  // interpreted as if it had come under TLS.
+  evbuffer* in = bufferevent_get_input(bev_);
+  evbuffer_drain(in, evbuffer_get_length(in));
+  SslPtr ssl = tls->new_ssl(server_name);
+  auto state = tls->is_server() ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING;
+  bufferevent* filtered =
+      bufferevent_openssl_filter_new(loop_.base(), bev_, ssl.release(), state, kBevOptions);
+  if (filtered == nullptr) return false;
+  bev_ = filtered;  // owns the plain one now
+  tls_ = std::move(tls);
+  handshaking_ = true;
+  setup_callbacks();
+  return true;
+}
+
+std::string Connection::tls_description() const {
+  if (!tls_active_ || bev_ == nullptr) return "";
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_);
+  if (ssl == nullptr) return "";
+  return fmt::format("{} {}", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+}
+
+void Connection::set_idle_timeout(std::chrono::milliseconds t) {
+  options_.idle_timeout = t;
+  if (bev_ == nullptr) return;
+  timeval tv = to_timeval(t);
+  bufferevent_set_timeouts(bev_, &tv, &tv);
+}
+
+void Connection::pause_reading() {
+  if (bev_ != nullptr) bufferevent_disable(bev_, EV_READ);
+}
+
+void Connection::resume_reading() {
+  if (bev_ != nullptr && !closing_ && !closed_) bufferevent_enable(bev_, EV_READ);
+}
+
+void Connection::close_after_flush() {
+  if (closed_ || closing_) return;
+  closing_ = true;
+  if (bev_ != nullptr) bufferevent_disable(bev_, EV_READ);
+  if (output_pending() == 0) {
+    // Not from inside the caller's own callback: on the next loop turn.
+    bufferevent_trigger(bev_, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  }
+}
+
+void Connection::close() {
+  finish(CloseReason::Local);
+}
+
+void Connection::finish(CloseReason reason) {
+  if (closed_) return;
+  closed_ = true;
+  if (bev_ != nullptr) {
+    bufferevent_disable(bev_, EV_READ | EV_WRITE);
+    bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+    bufferevent_free(bev_);
+    bev_ = nullptr;
+  }
+  if (handler_ != nullptr) handler_->on_closed(*this, reason);
+}
+
+void Connection::on_read(bufferevent*, void* self) noexcept {
+  auto* c = static_cast<Connection*>(self);
+  if (!c->closed_ && !c->closing_ && c->handler_ != nullptr) c->handler_->on_input(*c);
+}
+
+void Connection::on_write(bufferevent*, void* self) noexcept {
+  auto* c = static_cast<Connection*>(self);
+  if (c->closed_) return;
+  if (c->closing_) {
+    if (c->output_pending() == 0) c->finish(CloseReason::Local);
+    return;
+  }
+  if (c->handler_ != nullptr) c->handler_->on_output_drained(*c);
+}
+
+void Connection::on_event(bufferevent*, short what, void* self) noexcept {
+  auto* c = static_cast<Connection*>(self);
+  if (c->closed_) return;
+  if ((what & BEV_EVENT_CONNECTED) != 0) {
+    if (c->handshaking_) {
+      c->handshaking_ = false;
+      c->tls_active_ = true;
+      if (c->handler_ != nullptr) c->handler_->on_tls_ready(*c);
+    }
+    return;
+  }
+  if ((what & BEV_EVENT_EOF) != 0) {
+    // A client may send its last command and close at once: serve what came.
+    if (c->input_size() > 0 && !c->closing_ && c->handler_ != nullptr) c->handler_->on_input(*c);
+    c->finish(CloseReason::PeerClosed);
+  } else if ((what & BEV_EVENT_TIMEOUT) != 0) {
+    c->finish(CloseReason::Timeout);
+  } else if ((what & BEV_EVENT_ERROR) != 0) {
+    bool tls_error = c->tls_ != nullptr && bufferevent_get_openssl_error(c->bev_) != 0;
+    c->finish(tls_error || c->handshaking_ ? CloseReason::TlsError : CloseReason::Error);
+  }
+}
+
+class PendingConnect {
+ public:
+  PendingConnect(EventLoop& loop, int fd, std::chrono::milliseconds timeout,
+                 std::function<void(int, std::string)> done)
+      : fd_(fd), done_(std::move(done)) {
+    ev_.reset(event_new(loop.base(), fd, EV_WRITE, &PendingConnect::on_ready, this));
+    timeval tv = to_timeval(timeout);
+    event_add(ev_.get(), &tv);
+  }
+  PendingConnect(const PendingConnect&) = delete;
+  PendingConnect& operator=(const PendingConnect&) = delete;
+  ~PendingConnect() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  static void on_ready(int fd, short what, void* self) noexcept {
+    auto* p = static_cast<PendingConnect*>(self);
+    std::string error;
+    if ((what & EV_TIMEOUT) != 0) {
+      error = "connect timed out";
+    } else {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) error = std::strerror(err);
+    }
+    int result = error.empty() ? p->fd_ : -1;
+    if (error.empty()) p->fd_ = -1;  // handed over
+    auto done = std::move(p->done_);
+    done(result, error);  // may destroy *p
+  }
+
+  int fd_;
+  std::function<void(int, std::string)> done_;
+  EventPtr ev_;
+};
+
+std::unique_ptr<PendingConnect> connect_tcp(EventLoop& loop, const Endpoint& to,
+                                            std::chrono::milliseconds timeout,
+                                            std::function<void(int, std::string)> done) {
+  auto ip = IpAddress::parse(to.host);
+  auto fail = [&](std::string why) {
+    loop.post([done = std::move(done), why = std::move(why)] { done(-1, why); });
+    return nullptr;
+  };
+  if (!ip) return fail("not an IP address: " + to.host);
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (ip->v6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(to.port);
+    std::memcpy(&s6->sin6_addr, ip->bytes.data(), 16);
+    len = sizeof *s6;
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(to.port);
+    std::memcpy(&s4->sin_addr, ip->bytes.data(), 4);
+    len = sizeof *s4;
+  }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail(std::strerror(errno));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    int err = errno;
+    ::close(fd);
+    return fail(std::strerror(err));
+  }
+  return std::make_unique<PendingConnect>(loop, fd, timeout, std::move(done));
+}
+
+}  // namespace postern::core

@@ -1,0 +1,129 @@
+// One client (or upstream) connection over a libevent bufferevent, plain or
+// TLS, with STARTTLS upgrade in place.
+//
+// Ownership: the session that handles a connection owns it. Handler callbacks
+// run on the connection's loop and are noexcept. A handler may call close()
+// from a callback, but must never destroy the Connection inside one of its
+// callbacks: it schedules its own destruction with EventLoop::post (STYLE.md
+// rule 9); after on_closed() no callback comes again.
+//
+// Memory is bounded: reading stops while the input buffer holds
+// `max_input` bytes (the session consumes it to resume), and the session asks
+// output_pending() / waits for on_output_drained() before writing more of a
+// large stream.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/event_loop.hpp"
+#include "core/net_address.hpp"
+#include "core/tls.hpp"
+
+struct bufferevent;
+struct evbuffer;
+
+namespace postern::core {
+
+enum class CloseReason { PeerClosed, Timeout, Error, TlsError, Local };
+std::string_view close_reason_name(CloseReason r);
+
+class Connection {
+ public:
+  class Handler {
+   public:
+    virtual ~Handler() = default;
+    // New bytes are in input().
+    virtual void on_input(Connection& c) noexcept = 0;
+    // The output buffer fell to the low-water mark: a stream may write more.
+    virtual void on_output_drained(Connection&) noexcept {}
+    // The TLS handshake (implicit or after start_tls()) finished.
+    virtual void on_tls_ready(Connection&) noexcept {}
+    // Last call. The connection is closed (or closing after a flush failed).
+    virtual void on_closed(Connection& c, CloseReason reason) noexcept = 0;
+  };
+
+  struct Options {
+    std::size_t max_input = 256 * 1024;        // stop reading above this
+    std::size_t output_low_water = 64 * 1024;  // on_output_drained() below this
+    std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
+  };
+
+  // Takes ownership of `fd`. With `tls` the handshake starts at once
+  // (implicit TLS); `tls` decides the side (server or client).
+  Connection(EventLoop& loop, int fd, PeerAddress peer, Options options, Handler* handler,
+             std::shared_ptr<TlsContext> tls = nullptr, const std::string& server_name = "");
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  EventLoop& loop() const { return loop_; }
+  const PeerAddress& peer() const { return peer_; }
+  void set_handler(Handler* h) { handler_ = h; }
+
+  evbuffer* input() const;
+  std::size_t input_size() const;
+  // One line without its CRLF (or LF), when a whole one is buffered. A line
+  // longer than `max` is discarded through its LF and reported with
+  // `*too_long = true` (and nullopt), so no peer can make us buffer it.
+  std::optional<std::string> read_line(std::size_t max, bool* too_long);
+  // Moves up to `n` bytes of input out.
+  std::string read_bytes(std::size_t n);
+
+  void write(std::string_view bytes);
+  // Appends `length` bytes of `fd` from `offset` (sendfile when plain). Takes
+  // ownership of `fd`.
+  bool write_file(int fd, off_t offset, std::size_t length);
+  std::size_t output_pending() const;
+
+  // Starts TLS on the established connection (STARTTLS / STLS). Any input
+  // already buffered is discarded first: bytes a client sent before the
+  // handshake must not be read as if they came under TLS (CVE-2011-0411).
+  bool start_tls(std::shared_ptr<TlsContext> tls, const std::string& server_name = "");
+  bool tls_active() const { return tls_active_; }
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" for a plain connection.
+  std::string tls_description() const;
+
+  void set_idle_timeout(std::chrono::milliseconds t);
+  void pause_reading();
+  void resume_reading();
+
+  // Closes once everything written has been sent; then on_closed(Local).
+  void close_after_flush();
+  // Closes at once; on_closed(Local) is called before this returns.
+  void close();
+  bool closed() const { return closed_; }
+
+ private:
+  static void on_read(bufferevent*, void* self) noexcept;
+  static void on_write(bufferevent*, void* self) noexcept;
+  static void on_event(bufferevent*, short what, void* self) noexcept;
+  void setup_callbacks();
+  void finish(CloseReason reason);
+
+  EventLoop& loop_;
+  PeerAddress peer_;
+  Options options_;
+  Handler* handler_;
+  bufferevent* bev_ = nullptr;
+  std::shared_ptr<TlsContext> tls_;  // kept alive while SSL objects use it
+  bool tls_active_ = false;
+  bool handshaking_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+// Connects to `to` without blocking the loop; the callback gets the
+// connected socket, or -1 and an error text, on `loop`, within `timeout`.
+// Returns a handle whose destruction cancels the attempt.
+class PendingConnect;
+std::unique_ptr<PendingConnect> connect_tcp(EventLoop& loop, const Endpoint& to,
+                                            std::chrono::milliseconds timeout,
+                                            std::function<void(int fd, std::string error)> done);
+
+}  // namespace postern::core
