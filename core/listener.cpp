@@ -16,10 +16,11 @@ namespace postern::core {
 
 ListenerConfig ListenerConfig::from_config(const ConfigNode& n,
                                            const std::shared_ptr<TlsContext>& tls) {
-  n.allow_only({"name", "address", "tls", "access", "flow", "errors", "idle_timeout",
+  n.allow_only({"name", "protocol", "address", "tls", "access", "flow", "errors", "idle_timeout",
                 "allow_plaintext_auth"});
   ListenerConfig c;
   c.name = n.string("name");
+  c.protocol = n.string_or("protocol", c.name);
   auto text = n.string("address");
   auto ep = Endpoint::parse(text);
   if (!ep)

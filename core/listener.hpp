@@ -23,7 +23,8 @@ struct evconnlistener;
 namespace postern::core {
 
 struct ListenerConfig {
-  std::string name;  // "imap", "imaps", "pop3" ...: for logs and metrics
+  std::string name;      // "imap", "imaps", "pop3" ...: for logs and metrics
+  std::string protocol;  // which service answers: "imap", "pop3" ... (default: name)
   Endpoint address;
   bool implicit_tls = false;
   std::shared_ptr<TlsContext> tls;  // implicit TLS, or STARTTLS when offered; may be null
@@ -35,7 +36,8 @@ struct ListenerConfig {
   bool allow_plaintext_auth = false;
 
   // One entry of a "listeners" array:
-  //   {"name": "imap", "address": "127.0.0.1:11143", "tls": "starttls" | "implicit" | "none",
+  //   {"name": "imaps", "protocol": "imap", "address": "127.0.0.1:11993",
+  //    "tls": "starttls" | "implicit" | "none",
   //    "access": [...], "flow": {...}, "errors": {...}, "idle_timeout": 1800,
   //    "allow_plaintext_auth": false}
   // `tls_config` is the process's "tls" object (cert, key...), required when

@@ -1,6 +1,7 @@
 #include "tools/process_config.hpp"
 
 #include "core/config.hpp"
+#include "core/log_config.hpp"
 
 namespace postern::tools {
 
@@ -9,20 +10,8 @@ ProcessConfig load_process_config(const std::string& file) {
   root.allow_only({"directory", "log"});
   ProcessConfig c;
   if (auto d = root.optional_child("directory")) c.directory = mapping::parse_directory_config(*d);
-  if (auto log = root.optional_child("log")) {
-    log->allow_only({"level", "file"});
-    auto level = log->choice_or("level", {"debug", "info", "warn", "error"}, "info");
-    core::parse_log_level(level, c.log_level);
-    c.log_file = log->path_or("file", "");
-  }
+  if (auto log = root.optional_child("log")) c.log = core::LogConfig::from_config(*log);
   return c;
-}
-
-void apply_log_settings(const ProcessConfig& config, const std::string& file) {
-  core::set_log_level(config.log_level);
-  if (!core::set_log_file(config.log_file)) {
-    throw core::ConfigError(file, "log.file", "expected a file that can be opened for appending");
-  }
 }
 
 }  // namespace postern::tools

@@ -6,20 +6,17 @@
 #include <optional>
 #include <string>
 
-#include "core/log.hpp"
+#include "core/log_config.hpp"
 #include "mapping/mapping_config.hpp"
 
 namespace postern::tools {
 
 struct ProcessConfig {
   std::optional<mapping::DirectoryConfig> directory;
-  core::LogLevel log_level = core::LogLevel::Info;
-  std::string log_file;  // empty: stderr
+  core::LogConfig log;
 };
 
 // Throws core::ConfigError naming the file, the key and what was expected.
 ProcessConfig load_process_config(const std::string& file);
-// Sends log lines where the configuration says. Throws core::ConfigError.
-void apply_log_settings(const ProcessConfig& config, const std::string& file);
 
 }  // namespace postern::tools
