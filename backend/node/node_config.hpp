@@ -1,0 +1,55 @@
+// A node's configuration file (conf/node1.json is the commented example):
+//
+//   {
+//     "node": { "name": "node1", "threads": 0, "worker_threads": 4, "store": "/var/lib/postern",
+//               "trusted_proxies": ["127.0.0.0/8"], "login_referrals": false,
+//               "drain_timeout": 30 },
+//     "tls": { "cert": "...", "key": "..." },
+//     "listeners": [ {"name": "imap", "address": "127.0.0.1:11143", "tls": "starttls"}, ... ],
+//     "admin": { "address": "127.0.0.1:11090" },
+//     "directory": { ... },
+//     "log": { ... }
+//   }
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/listener.hpp"
+#include "core/log_config.hpp"
+#include "core/net_address.hpp"
+#include "core/tls.hpp"
+#include "mapping/mapping_config.hpp"
+
+namespace postern::node {
+
+struct NodeConfig {
+  std::string file;                // where it was read from
+  std::string name;                // this node's name, as the directory's node attribute says
+  std::size_t threads = 0;         // event loops; 0 = one per core
+  std::size_t worker_threads = 4;  // blocking work (disk, fsync)
+  std::size_t worker_queue = 10'000;
+  std::string store_path;
+  // Proxies whose ID x-originating-ip / XCLIENT we believe.
+  core::NetworkList trusted_proxies;
+  // A user of another node gets a login referral (RFC 2221) instead of NO [UNAVAILABLE].
+  bool login_referrals = false;
+  std::chrono::milliseconds drain_timeout{30'000};
+  std::shared_ptr<core::TlsContext> tls;
+  // unique_ptr: listeners keep references to their configuration.
+  std::vector<std::unique_ptr<core::ListenerConfig>> listeners;
+  std::optional<core::Endpoint> admin;
+  mapping::DirectoryConfig directory;
+  core::LogConfig log;
+};
+
+// Throws core::ConfigError naming the file, the key and what was expected.
+// `protocols` are the services this build of the node serves; a listener for
+// another protocol is an error.
+NodeConfig load_node_config(const std::string& file, const std::set<std::string>& protocols);
+
+}  // namespace postern::node

@@ -1,0 +1,85 @@
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "backend/node/node_config.hpp"
+
+using postern::core::ConfigError;
+using postern::node::load_node_config;
+
+namespace {
+
+struct TempConfig {
+  std::filesystem::path path;
+  explicit TempConfig(const std::string& text) {
+    path = std::filesystem::temp_directory_path() /
+           ("postern-node-" + std::to_string(getpid()) + ".json");
+    std::ofstream(path) << text;
+  }
+  ~TempConfig() { std::filesystem::remove(path); }
+};
+
+const std::set<std::string> kProtocols = {"imap", "pop3"};
+
+std::string error_of(const std::string& text) {
+  TempConfig f(text);
+  try {
+    (void)load_node_config(f.path.string(), kProtocols);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* kDirectory = R"("directory": {"source": "file", "file": {"path": "/dev/null"}})";
+
+}  // namespace
+
+TEST_CASE("node config: a valid file") {
+  TempConfig f(std::string(R"({
+    // node1
+    "node": {"name": "node1", "threads": 2, "store": "store", "trusted_proxies": ["127.0.0.0/8"]},
+    "listeners": [{"name": "imap", "address": "127.0.0.1:11143"},
+                  {"name": "pop3", "address": "[::1]:11110", "flow": {"max_per_ip": 5}}],
+    "admin": {"address": "127.0.0.1:11090"},
+  )") + kDirectory +
+               "}");
+  auto c = load_node_config(f.path.string(), kProtocols);
+  CHECK(c.name == "node1");
+  CHECK(c.threads == 2);
+  CHECK(c.store_path == (f.path.parent_path() / "store").string());
+  REQUIRE(c.listeners.size() == 2);
+  CHECK(c.listeners[0]->protocol == "imap");
+  CHECK(c.listeners[1]->address.to_string() == "[::1]:11110");
+  CHECK(c.admin->port == 11090);
+  CHECK(c.trusted_proxies.contains(*postern::core::IpAddress::parse("127.0.0.2")));
+}
+
+TEST_CASE("node config: errors name the key and what was expected") {
+  auto base = [](const std::string& node, const std::string& listeners) {
+    return "{\"node\": " + node + ", \"listeners\": " + listeners + ", " + kDirectory + "}";
+  };
+  std::string ok_node = R"({"name": "node1", "store": "/tmp/s"})";
+  std::string ok_listeners = R"([{"name": "imap", "address": "127.0.0.1:1"}])";
+  CHECK(error_of(base(R"({"store": "/tmp/s"})", ok_listeners)).find("node.name: missing") !=
+        std::string::npos);
+  CHECK(error_of(base(ok_node, R"([{"name": "smtp", "address": "127.0.0.1:1"}])"))
+            .find("listeners[0].protocol: expected one of imap, pop3, found \"smtp\"") !=
+        std::string::npos);
+  CHECK(error_of(base(ok_node, R"([{"name": "imap", "address": "localhost"}])"))
+            .find("listeners[0].address: expected host:port") != std::string::npos);
+  CHECK(
+      error_of(base(ok_node, R"([{"name": "imap", "address": "127.0.0.1:1", "tls": "implicit"}])"))
+          .find("listeners[0].tls: needs the top-level \"tls\" object") != std::string::npos);
+  CHECK(error_of(base(R"({"name": "n", "store": "/s", "trusted_proxies": ["10.0.0.0/40"]})",
+                      ok_listeners))
+            .find("node.trusted_proxies: expected networks") != std::string::npos);
+  CHECK(error_of(base(ok_node, "[]")).find("listeners: expected at least one listener") !=
+        std::string::npos);
+  CHECK(
+      error_of(
+          R"({"node": {"name": "n", "store": "/s"}, "listeners": [{"name": "imap", "address": "127.0.0.1:1"}]})")
+          .find("directory: missing") != std::string::npos);
+}
