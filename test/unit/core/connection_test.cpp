@@ -10,12 +10,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "core/connection.hpp"
 #include "core/listener.hpp"
@@ -57,6 +59,10 @@ struct TestCert {
   ~TestCert() { std::filesystem::remove_all(dir); }
 };
 
+// Sessions alive now; a rig waits for zero before stopping its loop, so no
+// session is left behind (LeakSanitizer would rightly report it).
+std::atomic<int> g_live_sessions{0};
+
 // Echo session: "STARTTLS" upgrades, "QUIT" closes, other lines come back
 // prefixed; an over-long line answers "TOOLONG".
 class EchoSession : public Connection::Handler {
@@ -66,8 +72,10 @@ class EchoSession : public Connection::Handler {
         listener_(*a.listener),
         conn_(loop, a.fd, a.peer, Connection::Options{}, this,
               a.listener->implicit_tls ? a.listener->tls : nullptr) {
+    ++g_live_sessions;
     if (!a.listener->implicit_tls) conn_.write("HELLO\r\n");
   }
+  ~EchoSession() override { --g_live_sessions; }
   void on_tls_ready(Connection& c) noexcept override {
     if (listener_.implicit_tls) c.write("HELLO " + c.tls_description().substr(0, 5) + "\r\n");
   }
@@ -175,6 +183,11 @@ struct Rig {
     port = bound.get_future().get();
   }
   ~Rig() {
+    // The clients have closed; let the server side see it and finish.
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (g_live_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
     std::promise<void> gone;
     thread->loop().post([&] {
       listener.reset();
