@@ -20,8 +20,8 @@ namespace postern::mapping {
 
 class LdapDirectory final : public Directory {
  public:
-  // Throws core::ConfigError-free std::invalid_argument on a template the
-  // configuration check should have caught. Connects lazily.
+  // Throws std::invalid_argument on a filter or DN template that
+  // parse_directory_config() would have refused. Connects lazily.
   LdapDirectory(LdapConfig config, std::string primary_domain);
   ~LdapDirectory() override;
 

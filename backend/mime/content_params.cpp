@@ -9,6 +9,17 @@ namespace postern::node::mime {
 
 namespace {
 
+bool is_tspecial(char c);
+
+}  // namespace
+
+bool is_mime_token_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u > 32 && u < 127 && !is_tspecial(c);
+}
+
+namespace {
+
 // RFC 2231 continuations beyond this are ignored: no mailer splits a value into
 // a thousand pieces, and the map below stays small.
 constexpr unsigned kMaxSections = 1000;
@@ -37,8 +48,7 @@ bool is_tspecial(char c) {
 }
 
 bool is_token_char(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u > 32 && u < 127 && !is_tspecial(c);
+  return is_mime_token_char(c);
 }
 
 // A cursor over a structured field value.

@@ -42,6 +42,9 @@ std::optional<ContentDisposition> parse_content_disposition(std::string_view val
 // extended one wins. Names are lower-cased; the first occurrence of a name wins.
 Params parse_parameters(std::string_view text);
 
+// RFC 2045 token character: printable ASCII other than space and tspecials.
+bool is_mime_token_char(char c);
+
 // A Content-Transfer-Encoding value: its token, lower-cased; nullopt when the
 // value does not start with a token (the caller then uses "7bit").
 std::optional<std::string> parse_mime_token(std::string_view value);

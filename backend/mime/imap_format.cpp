@@ -1,5 +1,7 @@
 #include "backend/mime/imap_format.hpp"
 
+#include "backend/mime/content_params.hpp"
+
 #include "backend/mime/text.hpp"
 
 namespace postern::node::mime {
@@ -31,33 +33,10 @@ bool is_ascii(std::string_view s) {
   return true;
 }
 
-// RFC 2231 attribute-char: what may stay unescaped in an extended value.
+// RFC 2231 attribute-char: what may stay unescaped in an extended value: a
+// MIME token character other than '*', '\'' and '%'.
 bool is_attribute_char(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (u <= 32 || u >= 127) return false;
-  switch (c) {
-    case '*':
-    case '\'':
-    case '%':
-    case '(':
-    case ')':
-    case '<':
-    case '>':
-    case '@':
-    case ',':
-    case ';':
-    case ':':
-    case '\\':
-    case '"':
-    case '/':
-    case '[':
-    case ']':
-    case '?':
-    case '=':
-      return false;
-    default:
-      return true;
-  }
+  return is_mime_token_char(c) && c != '*' && c != '\'' && c != '%';
 }
 
 void append_params(std::string& out, const Params& params) {
