@@ -143,7 +143,14 @@ bool Connection::write_file(int fd, off_t offset, std::size_t length) {
 }
 
 std::size_t Connection::output_pending() const {
-  return bev_ != nullptr ? evbuffer_get_length(bufferevent_get_output(bev_)) : 0;
+  if (bev_ == nullptr) return 0;
+  std::size_t n = evbuffer_get_length(bufferevent_get_output(bev_));
+  // After STARTTLS, bev_ is a TLS filter whose records wait in the plain
+  // bufferevent underneath until the socket takes them.
+  if (bufferevent* under = bufferevent_get_underlying(bev_)) {
+    n += evbuffer_get_length(bufferevent_get_output(under));
+  }
+  return n;
 }
 
 bool Connection::start_tls(std::shared_ptr<TlsContext> tls, const std::string& server_name) {
@@ -221,10 +228,26 @@ void Connection::on_write(bufferevent*, void* self) noexcept {
   auto* c = static_cast<Connection*>(self);
   if (c->closed_) return;
   if (c->closing_) {
-    if (c->output_pending() == 0) c->finish(CloseReason::Local);
+    if (c->output_pending() == 0) {
+      c->finish(CloseReason::Local);
+    } else if (bufferevent* under = bufferevent_get_underlying(c->bev_);
+               under != nullptr && !c->watching_underlying_) {
+      // The filter's own buffer is empty but the socket has not taken the
+      // last TLS records yet: come back here when it has.
+      c->watching_underlying_ = true;
+      evbuffer_add_cb(bufferevent_get_output(under), &Connection::on_underlying_output, c);
+    }
     return;
   }
   if (c->handler_ != nullptr) c->handler_->on_output_drained(*c);
+}
+
+void Connection::on_underlying_output(evbuffer* buffer, const evbuffer_cb_info*,
+                                      void* self) noexcept {
+  auto* c = static_cast<Connection*>(self);
+  if (c->closed_ || !c->closing_ || evbuffer_get_length(buffer) != 0) return;
+  // Not from inside the buffer's callback: finish() frees that buffer.
+  bufferevent_trigger(c->bev_, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void Connection::on_event(bufferevent*, short what, void* self) noexcept {

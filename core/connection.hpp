@@ -27,6 +27,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct evbuffer_cb_info;
 
 namespace postern::core {
 
@@ -103,6 +104,8 @@ class Connection {
   static void on_read(bufferevent*, void* self) noexcept;
   static void on_write(bufferevent*, void* self) noexcept;
   static void on_event(bufferevent*, short what, void* self) noexcept;
+  static void on_underlying_output(evbuffer* buffer, const evbuffer_cb_info* info,
+                                   void* self) noexcept;
   void setup_callbacks();
   void finish(CloseReason reason);
 
@@ -116,6 +119,7 @@ class Connection {
   bool handshaking_ = false;
   bool closing_ = false;
   bool closed_ = false;
+  bool watching_underlying_ = false;  // closing: waiting for the plain layer to flush
 };
 
 // Connects to `to` without blocking the loop; the callback gets the

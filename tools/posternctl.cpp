@@ -3,19 +3,26 @@
 //   posternctl -c FILE lookup ADDRESS|-     where an account lives
 //   posternctl -c FILE auth ADDRESS         test a login (password on stdin)
 //   posternctl -c FILE check-config         validate a configuration file
+//   posternctl -c NODECONF deliver ADDRESS [FOLDER] < message   local delivery
+//
+// FILE is a process's file with a "directory" section (conf/mapping-ldap.json)
+// or a whole node's file (conf/node1.json); deliver needs the latter.
 //   posternctl hash-password [sha512|yescrypt]   hash a password (stdin) for users.map
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <cstring>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "backend/node/node_service.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/secret.hpp"
 #include "mapping/password_hash.hpp"
+#include "tools/deliver_command.hpp"
 #include "tools/directory_commands.hpp"
 #include "tools/exit_codes.hpp"
 #include "tools/process_config.hpp"
@@ -33,9 +40,22 @@ void usage(std::ostream& out) {
          "                     ADDRESS '-' reads one address a line from stdin\n"
          "  auth ADDRESS       check a login; the password is read from stdin\n"
          "                     (exit 0 accepted, 77 denied, 75 temporary failure)\n"
-         "  check-config       validate the configuration file (exit 0 or 78)\n"
+         "  check-config       validate the configuration file (exit 0 or 78); a node's\n"
+         "                     file is checked as postern-node -t checks it\n"
+         "  deliver ADDRESS [FOLDER]\n"
+         "                     deliver the message on stdin to ADDRESS's FOLDER (default\n"
+         "                     INBOX) in this node's store; needs a node's file (exit 0\n"
+         "                     delivered, 67 no such account here, 75 try again later,\n"
+         "                     77 refused for good)\n"
          "  hash-password [sha512|yescrypt]\n"
          "                     print a crypt(3) hash of the password on stdin, for users.map\n";
+}
+
+// The protocols this build's postern-node serves, for checking a node's file.
+std::set<std::string> node_protocols() {
+  std::set<std::string> out;
+  for (const auto& [name, factory] : node::node_services()) out.insert(name);
+  return out;
 }
 
 int hash_password_command(const std::vector<std::string>& args) {
@@ -97,7 +117,7 @@ int main(int argc, char** argv) {
   }
   try {
     // posternctl logs to stderr at warn (or debug with -v), whatever the file says.
-    auto config = load_process_config(config_file);
+    auto config = load_process_config(config_file, node_protocols());
     if (command == "check-config") {
       std::cout << config_file << ": ok\n";
       return kExitOk;
@@ -114,6 +134,18 @@ int main(int argc, char** argv) {
       }
       return command == "lookup" ? run_lookup(*config.directory, args[0], std::cin, std::cout)
                                  : run_auth(*config.directory, args[0], std::cin, std::cout);
+    }
+    if (command == "deliver") {
+      if (args.empty() || args.size() > 2) {
+        std::cerr << "posternctl: deliver takes ADDRESS [FOLDER]\n";
+        return kExitUsage;
+      }
+      if (!config.node) {
+        std::cerr << "posternctl: " << config_file << ": node: missing; deliver needs the node's "
+                  << "configuration file (its node.store and directory)\n";
+        return kExitConfig;
+      }
+      return run_deliver(*config.node, args[0], args.size() == 2 ? args[1] : "", stdin, std::cerr);
     }
     std::cerr << "posternctl: unknown command '" << command << "'\n";
     usage(std::cerr);

@@ -5,10 +5,17 @@
 
 namespace postern::tools {
 
-ProcessConfig load_process_config(const std::string& file) {
+ProcessConfig load_process_config(const std::string& file,
+                                  const std::set<std::string>& node_protocols) {
   auto root = core::load_config_file(file);
-  root.allow_only({"directory", "log"});
   ProcessConfig c;
+  if (root.has("node")) {
+    c.node = node::load_node_config(file, node_protocols);
+    c.directory = c.node->directory;
+    c.log = c.node->log;
+    return c;
+  }
+  root.allow_only({"directory", "log"});
   if (auto d = root.optional_child("directory")) c.directory = mapping::parse_directory_config(*d);
   if (auto log = root.optional_child("log")) c.log = core::LogConfig::from_config(*log);
   return c;

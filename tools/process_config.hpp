@@ -1,11 +1,14 @@
-// The parts of a Postern configuration file that every process shares: the
-// directory section and logging. Each process adds its own sections; this
-// reads the shared ones and checks that no unknown key hides a typo.
+// The configuration file posternctl is given: either a process's file with the
+// shared sections only (directory, log: conf/mapping-ldap.json), or a whole
+// node's file (conf/node1.json), read with the node's own loader so that
+// check-config judges it exactly as `postern-node -t` does.
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 
+#include "backend/node/node_config.hpp"
 #include "core/log_config.hpp"
 #include "mapping/mapping_config.hpp"
 
@@ -14,9 +17,13 @@ namespace postern::tools {
 struct ProcessConfig {
   std::optional<mapping::DirectoryConfig> directory;
   core::LogConfig log;
+  // Set for a node's file (one with a "node" section).
+  std::optional<node::NodeConfig> node;
 };
 
 // Throws core::ConfigError naming the file, the key and what was expected.
-ProcessConfig load_process_config(const std::string& file);
+// `node_protocols`: the protocols a node's listeners may name (postern-node's).
+ProcessConfig load_process_config(const std::string& file,
+                                  const std::set<std::string>& node_protocols);
 
 }  // namespace postern::tools

@@ -1,5 +1,6 @@
 #include "backend/node/node.hpp"
 
+#include <ctime>
 #include <future>
 
 #include "core/log.hpp"
@@ -8,6 +9,10 @@
 namespace postern::node {
 
 Node::Node(NodeConfig config) : config_(std::move(config)) {
+  // Always present, so a scrape shows which node answered and since when.
+  metrics_.gauge("postern_node_info", "This node's name", {{"node", config_.name}}).set(1);
+  metrics_.gauge("postern_node_start_time_seconds", "When this process started (Unix time)")
+      .set(static_cast<std::int64_t>(std::time(nullptr)));
   directory_ = mapping::make_directory(config_.directory);
   store_ = std::make_unique<store::Store>(config_.store_path);
   workers_ = std::make_unique<core::WorkerPool>(config_.worker_threads, config_.worker_queue);
@@ -60,8 +65,10 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
 
 Node::~Node() {
   // Listeners and sessions go with their loops' threads, before what they use.
-  on_every_loop([&](std::size_t i, core::EventLoop&) {
+  // Sessions still open after the drain go with their loops too.
+  on_every_loop([&](std::size_t i, core::EventLoop& loop) {
     listeners_[i].clear();
+    for (auto& [name, s] : services_) s->close_all(loop);
     if (i == 0) admin_.reset();
   });
   loops_.clear();

@@ -32,6 +32,9 @@ class NodeService : public core::Service {
   // Asks the sessions on `loop` to finish (after the current command, with
   // the protocol's goodbye). Runs on `loop`.
   virtual void drain(core::EventLoop& loop) = 0;
+  // Closes the sessions on `loop` at once and forgets them: the node is
+  // going and the loop with it. Runs on `loop`.
+  virtual void close_all(core::EventLoop& loop) = 0;
   // Open sessions, all loops. Thread-safe.
   virtual std::size_t sessions() const = 0;
 };

@@ -164,6 +164,8 @@ StoreResult<void> AccountStore::rename_mailbox(std::string_view raw_from, std::s
 
 StoreResult<std::vector<MailboxInfo>> AccountStore::list_mailboxes() {
   std::lock_guard lock(mutex_);
+  auto snapshot = Transaction::begin_read(db_);  // names and subscriptions of one moment
+  if (!snapshot) return fail(snapshot.error());
   auto rows = all_mailbox_rows(db_);
   if (!rows) return fail(rows.error());
   auto subs = db_.prepare("SELECT name FROM subscription");
@@ -196,6 +198,8 @@ StoreResult<MailboxInfo> AccountStore::find_mailbox(std::string_view raw_name) {
   auto name = normalize_mailbox_name(raw_name);
   if (!name) return fail(name.error());
   std::lock_guard lock(mutex_);
+  auto snapshot = Transaction::begin_read(db_);
+  if (!snapshot) return fail(snapshot.error());
   auto row = find_mailbox_row(db_, *name);
   if (!row) return fail(row.error());
   if (!*row) return fail(StoreError::NoSuchMailbox);

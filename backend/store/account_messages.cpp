@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 
 #include "backend/store/account_store.hpp"
 #include "backend/store/durable_file.hpp"
@@ -51,31 +52,46 @@ StoreResult<std::vector<AppendResult>> AccountStore::append_batch(
     if (auto row = selectable_mailbox(db_, mailbox); !row) return fail(row.error());
     if (auto ok = check_quota(db_, options_.quota_bytes, bytes); !ok) return fail(ok.error());
   }
-  // 1. Each file: fsync, then link (or copy) under its new name. No lock held.
+  // DURABILITY (account_store.hpp): Ordered syncs each step before the next;
+  // Batch syncs nothing until step 3 has committed, then everything at once.
+  const bool batch = options_.sync_mode == SyncMode::Batch;
+  const auto sync = batch ? MessageDir::Sync::Later : MessageDir::Sync::Each;
+  // 1. Each file: fsync (Ordered), then link (or copy) under its new name.
+  //    No lock held.
   std::vector<std::string> names;
   names.reserve(messages.size());
   for (const NewMessage& m : messages) {
-    auto name = names.empty() ? files_.new_name() : files_.new_name_like(names.front());
+    auto name = names.empty() ? files_.new_name(sync) : files_.new_name_like(names.front(), sync);
     if (!name) {
       remove_files(names);
       return fail(name.error());
     }
-    if (auto placed = files_.place(m.source_path, m.size, *name); !placed) {
+    if (auto placed = files_.place(m.source_path, m.size, *name, sync); !placed) {
       remove_files(names);
       return fail(placed.error());
     }
     names.push_back(std::move(*name));
   }
-  // 2. The directory entries (one shard: one fsync).
-  if (auto synced = files_.sync_shards(names); !synced) {
-    remove_files(names);
-    return fail(synced.error());
+  // 2. The directory entries (one shard: one fsync). Ordered only.
+  if (!batch) {
+    if (auto synced = files_.sync_shards(names); !synced) {
+      remove_files(names);
+      return fail(synced.error());
+    }
   }
-  // 3. The rows, in one transaction, durable when it returns.
-  auto results = commit_appends(mailbox, messages, names);
+  // 3. The rows, in one transaction: durable when it returns (Ordered), or
+  //    in the OS only (Batch).
+  auto results = commit_appends(mailbox, messages, names, batch);
   if (!results) {
     remove_files(names);
     return fail(results.error());
+  }
+  // 3b. Batch: one syncfs(2) makes the files' data, their directory entries
+  //     and the WAL durable together (one journal commit). If it fails the
+  //     rows stay (others may have seen them) but nothing is acknowledged;
+  //     reconciliation drops what a crash then leaves incomplete.
+  if (batch) {
+    if (auto synced = sync_filesystem(lock_.get(), dir_); !synced) return fail(synced.error());
   }
   // 4. The caller's names. Not synced: if this is lost in a crash the caller
   //    finds its own spool file again and cleans up as it would anyway.
@@ -94,8 +110,18 @@ StoreResult<std::vector<AppendResult>> AccountStore::append_batch(
 }
 
 StoreResult<std::vector<AppendResult>> AccountStore::commit_appends(
-    MailboxId mailbox, std::span<const NewMessage> messages, std::span<const std::string> names) {
+    MailboxId mailbox, std::span<const NewMessage> messages, std::span<const std::string> names,
+    bool deferred_sync) {
   std::lock_guard lock(mutex_);
+  // synchronous=NORMAL for this transaction only: the WAL is written but not
+  // fsynced at commit; the caller's syncfs does it. Back to FULL on every
+  // path (the guard is declared before the transaction, so it runs after the
+  // commit or rollback).
+  std::optional<RelaxedSync> relaxed;
+  if (deferred_sync) {
+    relaxed.emplace(db_);
+    if (!relaxed->ok()) return fail(StoreError::Io);
+  }
   auto tx = Transaction::begin(db_);
   if (!tx) return fail(tx.error());
   auto row = selectable_mailbox(db_, mailbox);
@@ -137,6 +163,9 @@ StoreResult<std::vector<AppendResult>> AccountStore::commit_appends(
 
 StoreResult<MessageList> AccountStore::list(MailboxId mailbox) {
   std::lock_guard lock(mutex_);
+  // One snapshot: every keyword bit of the rows is in the table we return.
+  auto snapshot = Transaction::begin_read(db_);
+  if (!snapshot) return fail(snapshot.error());
   auto row = selectable_mailbox(db_, mailbox);
   if (!row) return fail(row.error());
   auto keywords = KeywordTable::load(db_, mailbox);
@@ -158,6 +187,8 @@ StoreResult<MessageList> AccountStore::list(MailboxId mailbox) {
 
 StoreResult<MessageMeta> AccountStore::meta(MailboxId mailbox, Uid uid) {
   std::lock_guard lock(mutex_);
+  auto snapshot = Transaction::begin_read(db_);
+  if (!snapshot) return fail(snapshot.error());
   if (auto row = selectable_mailbox(db_, mailbox); !row) return fail(row.error());
   auto file = message_file(db_, mailbox, uid);
   if (!file) return fail(file.error());
@@ -166,15 +197,22 @@ StoreResult<MessageMeta> AccountStore::meta(MailboxId mailbox, Uid uid) {
 
 StoreResult<void> AccountStore::set_meta(MailboxId mailbox, Uid uid, const MessageMeta& meta) {
   std::lock_guard lock(mutex_);
+  // In one transaction: no meta row for a message another process expunged
+  // between the look-up and the write.
+  auto tx = Transaction::begin(db_);
+  if (!tx) return fail(tx.error());
   if (auto row = selectable_mailbox(db_, mailbox); !row) return fail(row.error());
   auto file = message_file(db_, mailbox, uid);
   if (!file) return fail(file.error());
-  return write_meta(db_, *file, meta);
+  if (auto ok = write_meta(db_, *file, meta); !ok) return ok;
+  return tx->commit();
 }
 
 StoreResult<MessageFile> AccountStore::open_message(MailboxId mailbox, Uid uid) {
-  // Under the lock: a row we can see has not been expunged, so its file has
-  // not been unlinked yet (that happens after the expunge commits).
+  // Within this process the mutex makes "row visible => file present" hold (a
+  // file is unlinked after the expunge commits). Another process may expunge
+  // and unlink between our look-up and open(): then the row is gone too when
+  // we look again, and the message simply no longer exists.
   std::lock_guard lock(mutex_);
   if (auto row = selectable_mailbox(db_, mailbox); !row) return fail(row.error());
   auto file = message_file(db_, mailbox, uid);
@@ -184,6 +222,10 @@ StoreResult<MessageFile> AccountStore::open_message(MailboxId mailbox, Uid uid) 
   out.fd = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!out.fd) {
     int err = errno;
+    if (err == ENOENT) {
+      auto again = message_file(db_, mailbox, uid);
+      if (!again) return fail(again.error());  // NoSuchMessage: expunged meanwhile
+    }
     StoreError e = io_error("open", path, err);
     return fail(err == ENOENT ? StoreError::Corrupt : e);
   }

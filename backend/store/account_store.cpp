@@ -4,8 +4,12 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -33,6 +37,10 @@ constexpr DefaultMailbox kDefaultMailboxes[] = {
 // Logs at most this many individual reconciliation fixes, then a count.
 constexpr std::size_t kMaxLoggedFixes = 20;
 
+// How long an opener waits for another process's reconciliation to finish.
+// Reconciling scans the account's files: seconds for a very large account.
+constexpr std::chrono::seconds kLockWait{30};
+
 }  // namespace
 
 AccountStore::AccountStore(Key, std::string dir, std::string address, StoreOptions options,
@@ -47,22 +55,61 @@ AccountStore::~AccountStore() {
   core::log_debug("store_account_close").kv("account", address_);
 }
 
+namespace {
+
+// Takes flock(`op`) on `fd`, retrying without blocking the thread forever: an
+// exclusive holder is only ever reconciling, which ends; one that does not is
+// reported as Busy rather than hanging a worker.
+StoreResult<void> wait_for_lock(int fd, int op, const std::string& path,
+                                const std::string& address) {
+  auto deadline = std::chrono::steady_clock::now() + kLockWait;
+  auto pause = std::chrono::milliseconds(2);
+  while (::flock(fd, op | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) return fail(io_error("flock", path, errno));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      core::log_warn("store_account_busy").kv("account", address).kv("lock", path);
+      return fail(StoreError::Busy);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(100));
+  }
+  return {};
+}
+
+}  // namespace
+
 StoreResult<std::shared_ptr<AccountStore>> AccountStore::open(std::string dir, std::string address,
                                                               StoreOptions options) {
   if (auto made = make_directory(dir); !made) return fail(made.error());
   std::string lock_path = dir + "/lock";
   UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock) return fail(io_error("open", lock_path, errno));
-  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+  // Alone with the account: create it if new, then reconcile. Otherwise other
+  // processes are using it (their appends in flight look like orphan files),
+  // so wait for a shared lock and trust the index as it is.
+  bool exclusive = ::flock(lock.get(), LOCK_EX | LOCK_NB) == 0;
+  if (!exclusive) {
     if (errno != EWOULDBLOCK) return fail(io_error("flock", lock_path, errno));
-    core::log_warn("store_account_busy").kv("account", address).kv("dir", dir);
-    return fail(StoreError::Busy);
+    if (auto ok = wait_for_lock(lock.get(), LOCK_SH, lock_path, address); !ok)
+      return fail(ok.error());
   }
+  int lock_fd = lock.get();
   auto store = std::make_shared<AccountStore>(Key{}, std::move(dir), std::move(address), options,
                                               std::move(lock));
-  if (auto ok = store->files_.prepare(); !ok) return fail(ok.error());
+  if (auto ok = store->files_.prepare(exclusive); !ok) return fail(ok.error());
   if (auto ok = store->prepare_index(); !ok) return fail(ok.error());
-  if (auto ok = store->reconcile(); !ok) return fail(ok.error());
+  if (exclusive) {
+    if (auto ok = store->reconcile(); !ok) return fail(ok.error());
+    // Not atomic (flock(2)): another opener may take LOCK_EX in between and
+    // reconcile; we then wait for it, before touching anything.
+    if (auto ok = wait_for_lock(lock_fd, LOCK_SH, lock_path, store->address_); !ok)
+      return fail(ok.error());
+  } else {
+    core::log_info("store_account_open")
+        .kv("account", store->address_)
+        .kv("shared", 1)
+        .kv("reconciled", 0);
+  }
   return store;
 }
 
@@ -84,6 +131,10 @@ StoreResult<void> AccountStore::prepare_index() {
 StoreResult<void> AccountStore::create_default_mailboxes() {
   auto tx = Transaction::begin(db_);
   if (!tx) return fail(tx.error());
+  // Another process may have got there first.
+  auto count = db_.query_int("SELECT count(*) FROM mailbox");
+  if (!count) return fail(count.error());
+  if (*count != 0) return tx->commit();
   for (const DefaultMailbox& m : kDefaultMailboxes) {
     if (auto row = insert_mailbox(db_, m.name, true, m.special_use); !row) return fail(row.error());
     auto sub = db_.prepare("INSERT OR IGNORE INTO subscription (name) VALUES (?1)");
@@ -101,11 +152,13 @@ namespace {
 struct RowRef {
   MailboxId mailbox;
   Uid uid;
+  std::uint64_t size;
+  bool present = false;  // the file exists but is not `size` bytes long
 };
 using FileRows = std::unordered_map<std::string, RowRef>;
 
 StoreResult<FileRows> load_file_rows(Database& db) {
-  auto st = db.prepare("SELECT mailbox_id, uid, file FROM message");
+  auto st = db.prepare("SELECT mailbox_id, uid, file, size FROM message");
   if (!st) return fail(st.error());
   FileRows rows;
   while (true) {
@@ -113,26 +166,43 @@ StoreResult<FileRows> load_file_rows(Database& db) {
     if (!row) return fail(row.error());
     if (!*row) return rows;
     rows.emplace(std::string(st->column_text(2)),
-                 RowRef{st->column_int64(0), static_cast<Uid>(st->column_int64(1))});
+                 RowRef{st->column_int64(0), static_cast<Uid>(st->column_int64(1)),
+                        static_cast<std::uint64_t>(st->column_int64(3))});
   }
 }
 
 // Deletes the files without a row (written but never committed, so never
-// acknowledged) and takes the files found out of `rows`: what is left there
-// are rows without a file. Returns the number of files deleted.
+// acknowledged) and takes the sound files out of `rows`: what is left there
+// are rows whose file is missing, or short (a batch append's rows reached
+// the disk, its files' data did not: never acknowledged either, see
+// DURABILITY). Returns the number of files deleted.
 std::size_t remove_orphans(const MessageDir& files, const std::vector<std::string>& on_disk,
                            FileRows& rows) {
   std::size_t orphans = 0;
   for (const std::string& name : on_disk) {
-    if (rows.erase(name) != 0) continue;
+    auto row = rows.find(name);
+    if (row != rows.end()) {
+      struct stat st {};
+      std::string path = files.path(name);
+      if (::stat(path.c_str(), &st) != 0) {
+        if (errno != ENOENT) io_error("stat", path, errno);
+        continue;  // treated as missing
+      }
+      if (static_cast<std::uint64_t>(st.st_size) == row->second.size) {
+        rows.erase(row);
+      } else {
+        row->second.present = true;
+      }
+      continue;
+    }
     if (orphans++ < kMaxLoggedFixes) core::log_warn("store_orphan_file").kv("file", name);
     files.remove(name);
   }
   return orphans;
 }
 
-// Expunges the rows whose file is gone, at one new modseq, so that sessions
-// see EXPUNGEs rather than failing FETCHes.
+// Expunges the rows whose file is gone or incomplete, at one new modseq, so
+// that sessions see EXPUNGEs rather than failing FETCHes.
 StoreResult<void> expunge_missing(Database& db, const FileRows& missing,
                                   const std::string& address) {
   if (missing.empty()) return {};
@@ -142,10 +212,11 @@ StoreResult<void> expunge_missing(Database& db, const FileRows& missing,
   std::size_t logged = 0;
   for (const auto& [file, ref] : missing) {
     if (logged++ < kMaxLoggedFixes) {
-      core::log_error("store_missing_file")
+      core::log_error(ref.present ? "store_short_file" : "store_missing_file")
           .kv("account", address)
           .kv("mailbox", ref.mailbox)
           .kv("uid", ref.uid)
+          .kv("size", ref.size)
           .kv("file", file);
     }
     if (auto ok = expunge_row(db, ref.mailbox, ref.uid, file, *modseq); !ok) return ok;
@@ -177,11 +248,19 @@ StoreResult<void> AccountStore::reconcile() {
     return ok;
   }
   if (auto ok = tx->commit(); !ok) return ok;
+  // Short files go after the commit that removed their rows (see DURABILITY).
+  std::size_t short_files = 0;
+  for (const auto& [file, ref] : *rows) {
+    if (!ref.present) continue;
+    files_.remove(file);
+    ++short_files;
+  }
   core::log_info("store_account_open")
       .kv("account", address_)
       .kv("messages", total - rows->size())
       .kv("orphans_removed", orphans)
-      .kv("missing_removed", rows->size());
+      .kv("missing_removed", rows->size() - short_files)
+      .kv("short_removed", short_files);
   return {};
 }
 
@@ -191,6 +270,8 @@ void AccountStore::remove_files(const std::vector<std::string>& names) const {
 
 StoreResult<MailboxStatus> AccountStore::status(MailboxId mailbox) {
   std::lock_guard lock(mutex_);
+  auto snapshot = Transaction::begin_read(db_);  // counts that match uidnext
+  if (!snapshot) return fail(snapshot.error());
   auto row = selectable_mailbox(db_, mailbox);
   if (!row) return fail(row.error());
   auto st = db_.prepare(
@@ -213,12 +294,18 @@ StoreResult<MailboxStatus> AccountStore::status(MailboxId mailbox) {
 
 StoreResult<RecentRange> AccountStore::claim_recent(MailboxId mailbox) {
   std::lock_guard lock(mutex_);
+  // Usually nothing to claim: answer that without the write lock.
+  auto peek = selectable_mailbox(db_, mailbox);
+  if (!peek) return fail(peek.error());
+  if (peek->first_recent_uid >= peek->uidnext) return RecentRange{peek->uidnext, peek->uidnext};
+  // Read the row again inside the write transaction: another process may have
+  // appended (uidnext) or claimed since the peek.
+  auto tx = Transaction::begin(db_);
+  if (!tx) return fail(tx.error());
   auto row = selectable_mailbox(db_, mailbox);
   if (!row) return fail(row.error());
   RecentRange range{row->first_recent_uid, row->uidnext};
   if (range.first >= range.end) return RecentRange{row->uidnext, row->uidnext};
-  auto tx = Transaction::begin(db_);
-  if (!tx) return fail(tx.error());
   row->first_recent_uid = row->uidnext;
   if (auto ok = update_mailbox_counters(db_, *row); !ok) return fail(ok.error());
   if (auto ok = tx->commit(); !ok) return fail(ok.error());
@@ -227,6 +314,9 @@ StoreResult<RecentRange> AccountStore::claim_recent(MailboxId mailbox) {
 
 StoreResult<Changes> AccountStore::changes_since(MailboxId mailbox, ModSeq since) {
   std::lock_guard lock(mutex_);
+  // One snapshot: nothing newer than highest_modseq, every keyword bit named.
+  auto snapshot = Transaction::begin_read(db_);
+  if (!snapshot) return fail(snapshot.error());
   auto row = selectable_mailbox(db_, mailbox);
   if (!row) return fail(row.error());
   Changes changes;

@@ -4,25 +4,40 @@
 //   index.sqlite   the index (schema.hpp): mailboxes, UIDs, flags, modseqs, meta
 //   msg/xx/<name>  one file per message, CRLF bytes as served, written once
 //   tmp/           cross-filesystem copies in progress
-//   lock           flock(2)ed while open: one process per account
+//   lock           flock(2)ed while open: shared by every process using the
+//                  account, exclusive only while one opener reconciles
 //
 // BLOCKING: every method does disk I/O (fsync included) and must run on the
 // node's worker pool, never on an event loop thread (DESIGN.md section 3).
 //
 // THREAD-SAFETY: every method may be called from any thread at any time; one
-// AccountStore is shared by all sessions of the account (Store hands out the
-// same shared_ptr). Index access is serialised by one mutex around the single
-// SQLite connection (WAL readers would not help much: a commit's fsync is the
-// cost, and one connection keeps the prepared-statement cache and the
-// "row exists => file exists" reasoning simple). Message-file I/O (link, copy,
+// AccountStore is shared by all sessions of the account in a process (Store
+// hands out the same shared_ptr). Index access is serialised by one mutex
+// around the object's single SQLite connection. Message-file I/O (link, copy,
 // fsync of files and directories) happens OUTSIDE that mutex, so an append of a
 // large message never stalls another session's FETCH.
+//
+// SEVERAL PROCESSES (the node, posternctl deliver, later the SMTP queue) may
+// have one account open at once, each with its own AccountStore and SQLite
+// connection; SQLite's WAL mode arbitrates. Hence:
+//   - nothing the index holds is cached in memory between calls: uidnext,
+//     modseqs and keyword bits are read inside the write transaction that uses
+//     them, and multi-query reads (list, status, changes_since...) run in one
+//     read transaction so that they see one snapshot;
+//   - a writer waits up to a busy timeout (5 s) for another's transaction, then
+//     fails Busy (temporary);
+//   - a row may outlive its file by a moment when another process expunges:
+//     open_message() then reports NoSuchMessage, COPY skips the message;
+//   - reconciliation (below) runs only in an opener that gets the lock
+//     exclusively without waiting, i.e. when no other process has the account
+//     open: elsewhere, files of appends in flight would look like orphans.
+//     Other openers wait (up to 30 s, else Busy) for a shared lock.
 //
 // DURABILITY: a message file is written and fsynced, and its directory fsynced,
 // before the transaction that adds its row commits; a commit is durable when it
 // returns (synchronous=FULL). So when append() returns the message survives a
 // crash, and after a crash a file may exist without a row (never acknowledged:
-// deleted at the next open) but never the reverse. Files are unlinked only
+// deleted at the next exclusive open) but never the reverse. Files are unlinked only
 // after the commit that removed their rows.
 //
 // Mailboxes are addressed by MailboxId for message operations (stable across
@@ -55,9 +70,10 @@ class AccountStore {
  public:
   // Opens the account in `dir` (the parent must exist), creating it with
   // INBOX, Sent, Drafts, Trash, Junk and Archive (SPECIAL-USE, subscribed) if
-  // new, then reconciles index and files: files without a row are deleted, rows
-  // without a file are expunged (logged). Busy if another process has it open.
-  // Use Store::account() rather than calling this directly.
+  // new, then, if no other process has it open, reconciles index and files:
+  // files without a row are deleted, rows without a file are expunged (logged),
+  // tmp/ is emptied. Busy if another process holds it exclusively for longer
+  // than the lock wait. Use Store::account() rather than calling this directly.
   static StoreResult<std::shared_ptr<AccountStore>> open(std::string dir, std::string address,
                                                          StoreOptions options);
   AccountStore(const AccountStore&) = delete;
@@ -147,7 +163,8 @@ class AccountStore {
   StoreResult<void> reconcile();
   StoreResult<std::vector<AppendResult>> commit_appends(MailboxId mailbox,
                                                         std::span<const NewMessage> messages,
-                                                        std::span<const std::string> names);
+                                                        std::span<const std::string> names,
+                                                        bool deferred_sync);
   StoreResult<CopyResult> commit_copies(MailboxId from, MailboxId to,
                                         std::span<const StoredMessage> copied,
                                         std::span<const std::string> names);
@@ -156,7 +173,7 @@ class AccountStore {
   const std::string dir_;
   const std::string address_;
   const StoreOptions options_;
-  UniqueFd lock_;  // flock(LOCK_EX) held for the object's life
+  UniqueFd lock_;  // flock(LOCK_SH) held for the object's life
   MessageDir files_;
 
   std::mutex mutex_;  // guards db_

@@ -33,13 +33,19 @@ StoreResult<void> sync_directory(const std::string& path) {
   return sync_fd(fd.get(), path);
 }
 
-StoreResult<bool> make_directory(const std::string& path) {
+StoreResult<void> sync_filesystem(int fd, const std::string& path_for_log) {
+  if (::syncfs(fd) != 0) return fail(io_error("syncfs", path_for_log, errno));
+  return {};
+}
+
+StoreResult<bool> make_directory(const std::string& path, bool sync_parent) {
   if (::mkdir(path.c_str(), 0700) != 0) {
     int err = errno;
     struct stat st {};
     if (err == EEXIST && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return false;
     return fail(io_error("mkdir", path, err));
   }
+  if (!sync_parent) return true;
   if (auto synced = sync_directory(parent_path(path)); !synced) return fail(synced.error());
   return true;
 }

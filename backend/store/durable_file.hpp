@@ -22,9 +22,14 @@ StoreResult<void> sync_fd(int fd, const std::string& path_for_log);
 StoreResult<void> sync_directory(const std::string& path);
 
 // mkdir(path, 0700) unless it exists as a directory; a new directory is made
-// durable by fsyncing its parent. Returns whether it was created. The parent
+// durable by fsyncing its parent unless `sync_parent` is false (the caller
+// syncs the filesystem later). Returns whether it was created. The parent
 // must exist.
-StoreResult<bool> make_directory(const std::string& path);
+StoreResult<bool> make_directory(const std::string& path, bool sync_parent = true);
+
+// syncfs(2) on the filesystem holding the open descriptor `fd`: every dirty
+// file, directory and journal entry of that filesystem, in one journal commit.
+StoreResult<void> sync_filesystem(int fd, const std::string& path_for_log);
 
 // `bytes` random bytes from getrandom(2) as lower-case hex.
 StoreResult<std::string> random_hex(std::size_t bytes);

@@ -21,6 +21,11 @@ namespace {
 constexpr std::size_t kNameBytes = 16;  // 32 hex digits
 constexpr std::size_t kCopyChunk = 1 << 16;
 
+// MessageDir::shard_state_ values.
+constexpr std::uint8_t kUnknown = 0;
+constexpr std::uint8_t kExists = 1;
+constexpr std::uint8_t kDurable = 2;
+
 struct DirCloser {
   void operator()(DIR* d) const noexcept {
     if (d != nullptr) ::closedir(d);
@@ -70,10 +75,11 @@ std::string MessageDir::path(std::string_view name) const {
   return p;
 }
 
-StoreResult<void> MessageDir::prepare() {
+StoreResult<void> MessageDir::prepare(bool empty_tmp) {
   for (const std::string* dir : {&msg_dir_, &tmp_dir_}) {
     if (auto made = make_directory(*dir); !made) return fail(made.error());
   }
+  if (!empty_tmp) return {};
   auto leftovers = list_directory(tmp_dir_);
   if (!leftovers) return fail(leftovers.error());
   for (const std::string& name : *leftovers) {
@@ -84,39 +90,60 @@ StoreResult<void> MessageDir::prepare() {
   return {};
 }
 
-StoreResult<void> MessageDir::ensure_shard(std::string_view shard) {
-  auto& known = shard_exists_[static_cast<std::size_t>(shard_index(shard))];
-  if (known.load(std::memory_order_acquire)) return {};
-  auto made = make_directory(msg_dir_ + "/" + std::string(shard));
+StoreResult<void> MessageDir::ensure_shard(std::string_view shard, Sync sync) {
+  auto& state = shard_state_[static_cast<std::size_t>(shard_index(shard))];
+  std::uint8_t known = state.load(std::memory_order_acquire);
+  if (known == kDurable || (known == kExists && sync == Sync::Later)) return {};
+  std::string dir = msg_dir_ + "/" + std::string(shard);
+  if (sync == Sync::Later) {
+    if (auto made = make_directory(dir, false); !made) return fail(made.error());
+    std::uint8_t expected = kUnknown;
+    state.compare_exchange_strong(expected, kExists, std::memory_order_acq_rel);
+    return {};
+  }
+  auto made = make_directory(dir, true);
   if (!made) return fail(made.error());
-  known.store(true, std::memory_order_release);
+  // Found existing: maybe made by a deferred append (of this process or
+  // another) whose filesystem sync has not happened yet. Once per shard.
+  if (!*made) {
+    if (auto ok = sync_directory(msg_dir_); !ok) return ok;
+  }
+  state.store(kDurable, std::memory_order_release);
   return {};
 }
 
-StoreResult<std::string> MessageDir::new_name() {
-  auto name = random_hex(kNameBytes);
-  if (!name) return name;
-  if (auto ok = ensure_shard(std::string_view(*name).substr(0, 2)); !ok) return fail(ok.error());
-  return name;
+StoreResult<std::string> MessageDir::new_name(Sync sync) {
+  return new_name_like({}, sync);
 }
 
-StoreResult<std::string> MessageDir::new_name_like(std::string_view sibling) {
-  auto name = new_name();
-  if (name && valid_name(sibling)) name->replace(0, 2, sibling.substr(0, 2));
+StoreResult<std::string> MessageDir::new_name_like(std::string_view sibling, Sync sync) {
+  auto name = random_hex(kNameBytes);
+  if (!name) return name;
+  if (valid_name(sibling)) name->replace(0, 2, sibling.substr(0, 2));
+  if (auto ok = ensure_shard(std::string_view(*name).substr(0, 2), sync); !ok) {
+    return fail(ok.error());
+  }
   return name;
 }
 
 StoreResult<void> MessageDir::place(const std::string& source, std::uint64_t expected_size,
-                                    std::string_view name) {
-  UniqueFd fd(::open(source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) {
-    int err = errno;
+                                    std::string_view name, Sync sync) {
+  // Sync::Later links by name and needs no descriptor: lstat (no symlink),
+  // link, then check that the new name denotes the inode we checked.
+  UniqueFd fd;
+  struct stat st {};
+  int err = 0;
+  if (sync == Sync::Each) {
+    fd = UniqueFd(::open(source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd || ::fstat(fd.get(), &st) != 0) err = errno;
+  } else if (::lstat(source.c_str(), &st) != 0) {
+    err = errno;
+  }
+  if (err != 0) {
     core::log_warn("store_source_unusable").kv("path", source).kv("errno", err);
     return fail(err == ENOENT || err == ELOOP ? StoreError::BadArgument
                                               : io_error("open", source, err));
   }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return fail(io_error("fstat", source, errno));
   if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != expected_size) {
     core::log_warn("store_source_mismatch")
         .kv("path", source)
@@ -124,27 +151,40 @@ StoreResult<void> MessageDir::place(const std::string& source, std::uint64_t exp
         .kv("expected", expected_size);
     return fail(StoreError::BadArgument);
   }
-  if (auto synced = sync_fd(fd.get(), source); !synced) return synced;
+  if (sync == Sync::Each) {
+    if (auto synced = sync_fd(fd.get(), source); !synced) return synced;
+  }
   std::string dest = path(name);
   if (::link(source.c_str(), dest.c_str()) == 0) {
-    // The name must still denote the inode we checked and synced.
+    // The name must still denote the inode we checked (and synced).
     struct stat linked {};
-    if (::stat(dest.c_str(), &linked) != 0 || linked.st_ino != st.st_ino ||
-        linked.st_dev != st.st_dev) {
+    if (::lstat(dest.c_str(), &linked) != 0 || linked.st_ino != st.st_ino ||
+        linked.st_dev != st.st_dev || static_cast<std::uint64_t>(linked.st_size) != expected_size) {
       ::unlink(dest.c_str());
       core::log_warn("store_source_replaced").kv("path", source);
       return fail(StoreError::BadArgument);
     }
     return {};
   }
-  int err = errno;
-  if (err == EXDEV || err == EPERM || err == EMLINK || err == EOPNOTSUPP) {
-    return copy_in(fd.get(), expected_size, name);
+  err = errno;
+  if (err != EXDEV && err != EPERM && err != EMLINK && err != EOPNOTSUPP) {
+    return fail(io_error("link", dest, err));
   }
-  return fail(io_error("link", dest, err));
+  if (!fd) {
+    // Copying needs the bytes: open what we checked, and make sure it is.
+    fd = UniqueFd(::open(source.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    struct stat opened {};
+    if (!fd || ::fstat(fd.get(), &opened) != 0 || opened.st_ino != st.st_ino ||
+        opened.st_dev != st.st_dev) {
+      core::log_warn("store_source_replaced").kv("path", source);
+      return fail(StoreError::BadArgument);
+    }
+  }
+  return copy_in(fd.get(), expected_size, name, sync);
 }
 
-StoreResult<void> MessageDir::copy_in(int source_fd, std::uint64_t size, std::string_view name) {
+StoreResult<void> MessageDir::copy_in(int source_fd, std::uint64_t size, std::string_view name,
+                                      Sync sync) {
   std::string tmp = tmp_dir_ + "/" + std::string(name);
   UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!out) return fail(io_error("open", tmp, errno));
@@ -172,7 +212,9 @@ StoreResult<void> MessageDir::copy_in(int source_fd, std::uint64_t size, std::st
     if (n == 0) return fail_and_remove(StoreError::BadArgument);  // the source shrank
     done += static_cast<std::uint64_t>(n);
   }
-  if (auto synced = sync_fd(out.get(), tmp); !synced) return fail_and_remove(synced.error());
+  if (sync == Sync::Each) {
+    if (auto synced = sync_fd(out.get(), tmp); !synced) return fail_and_remove(synced.error());
+  }
   std::string dest = path(name);
   if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) != 0) {
     return fail_and_remove(io_error("rename", dest, errno));

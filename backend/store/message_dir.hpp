@@ -29,13 +29,18 @@ class MessageDir {
   MessageDir(const MessageDir&) = delete;
   MessageDir& operator=(const MessageDir&) = delete;
 
-  // Creates msg/ and tmp/ durably if missing and empties tmp/.
-  StoreResult<void> prepare();
+  // Creates msg/ and tmp/ durably if missing; with `empty_tmp`, removes what
+  // tmp/ holds (only safe when no other process can be copying into it: the
+  // account's exclusive lock).
+  StoreResult<void> prepare(bool empty_tmp);
 
   // A fresh file name in a random shard, or in the shard of `sibling` (so that
-  // a batch needs one directory fsync). Creates the shard directory durably.
-  StoreResult<std::string> new_name();
-  StoreResult<std::string> new_name_like(std::string_view sibling);
+  // a batch needs one directory fsync). Creates the shard directory if
+  // missing: durably (parent fsynced) with Sync::Each; with Sync::Later the
+  // caller syncs the filesystem before it relies on the entry.
+  enum class Sync : bool { Each, Later };
+  StoreResult<std::string> new_name(Sync sync = Sync::Each);
+  StoreResult<std::string> new_name_like(std::string_view sibling, Sync sync = Sync::Each);
 
   std::string path(std::string_view name) const;
 
@@ -43,8 +48,10 @@ class MessageDir {
   // symlink) the message file `name`: fsync(source), then link(2), or on
   // another filesystem a kernel-side copy into tmp/, fsync, rename. The shard
   // directory is NOT synced (see sync_shards). `source` is never modified.
+  // With Sync::Later nothing is fsynced (no open either when linking): the
+  // caller syncs the account's filesystem afterwards.
   StoreResult<void> place(const std::string& source, std::uint64_t expected_size,
-                          std::string_view name);
+                          std::string_view name, Sync sync = Sync::Each);
 
   // Hard-links the existing message file `existing` as `name` (COPY).
   // NoSuchMessage if `existing` is gone (expunged meanwhile).
@@ -64,12 +71,14 @@ class MessageDir {
   static bool valid_name(std::string_view name);
 
  private:
-  StoreResult<void> ensure_shard(std::string_view shard);
-  StoreResult<void> copy_in(int source_fd, std::uint64_t size, std::string_view name);
+  StoreResult<void> ensure_shard(std::string_view shard, Sync sync);
+  StoreResult<void> copy_in(int source_fd, std::uint64_t size, std::string_view name, Sync sync);
 
   std::string msg_dir_;
   std::string tmp_dir_;
-  std::array<std::atomic<bool>, 256> shard_exists_{};
+  // Per shard: kUnknown, kExists (made with Sync::Later, entry maybe not yet
+  // durable) or kDurable.
+  std::array<std::atomic<std::uint8_t>, 256> shard_state_{};
 };
 
 }  // namespace postern::node::store

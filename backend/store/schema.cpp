@@ -8,6 +8,9 @@ namespace postern::node::store {
 
 namespace {
 
+// Other processes (posternctl deliver next to the node, two nodes sharing a
+// store during a move) commit to the same index: a writer waits this long for
+// the write lock, then gives up with Busy (temporary: the client retries).
 constexpr int kBusyTimeoutMs = 5000;
 
 // Version 1. Integers are SQLite's 64-bit; the keyword mask is a uint64 stored
@@ -102,6 +105,14 @@ StoreResult<OpenedIndex> open_index(const std::string& path) {
   }
   auto tx = Transaction::begin(*db);
   if (!tx) return fail(tx.error());
+  // Another process may have created the schema while we waited for the
+  // write lock: look again, inside the transaction.
+  auto again = db->query_int("PRAGMA user_version");
+  if (!again) return fail(again.error());
+  if (*again == kSchemaVersion) {
+    if (auto ok = tx->commit(); !ok) return fail(ok.error());  // before the move
+    return OpenedIndex{std::move(*db), false};
+  }
   if (auto ok = db->exec(kSchemaV1); !ok) return fail(ok.error());
   if (auto ok = tx->commit(); !ok) return fail(ok.error());
   return OpenedIndex{std::move(*db), true};

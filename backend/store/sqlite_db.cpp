@@ -149,8 +149,22 @@ bool Database::in_transaction() const {
   return db_ != nullptr && sqlite3_get_autocommit(db_.get()) == 0;
 }
 
+RelaxedSync::RelaxedSync(Database& db) : db_(db) {
+  ok_ = db_.exec("PRAGMA synchronous = NORMAL").has_value();
+}
+
+RelaxedSync::~RelaxedSync() {
+  // Cannot fail in practice (no I/O); logged by exec() if it does.
+  if (ok_) db_.exec("PRAGMA synchronous = FULL");
+}
+
 StoreResult<Transaction> Transaction::begin(Database& db) {
   if (auto ok = db.exec("BEGIN IMMEDIATE"); !ok) return fail(ok.error());
+  return Transaction(&db);
+}
+
+StoreResult<Transaction> Transaction::begin_read(Database& db) {
+  if (auto ok = db.exec("BEGIN DEFERRED"); !ok) return fail(ok.error());
   return Transaction(&db);
 }
 

@@ -98,21 +98,48 @@ class Database {
 
 // BEGIN IMMEDIATE (the write lock up front: no deadlock upgrading a read
 // transaction); rolls back on destruction unless commit() succeeded.
+//
+// Several processes may use one index (WAL mode): a write transaction waits up
+// to the busy timeout (schema.cpp) for another's to end, then fails Busy. Its
+// first statement sees every commit made before it began, by any connection,
+// so values read inside it (uidnext, modseq, keyword bits) are current.
 class Transaction {
  public:
   static StoreResult<Transaction> begin(Database& db);
+  // A read transaction (BEGIN DEFERRED): the statements inside it see one
+  // snapshot, whatever other connections commit meanwhile. Never waits for
+  // writers (WAL). Ends on destruction; commit() ends it too.
+  static StoreResult<Transaction> begin_read(Database& db);
   Transaction(Transaction&& other) noexcept;
   Transaction& operator=(Transaction&&) = delete;
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
   ~Transaction();
 
-  // Durable when it returns (synchronous=FULL, see schema.hpp).
+  // Durable when it returns (synchronous=FULL, see schema.hpp), unless a
+  // RelaxedSync is alive.
   StoreResult<void> commit();
 
  private:
   explicit Transaction(Database* db) : db_(db) {}
   Database* db_;
+};
+
+// synchronous=NORMAL while it lives, FULL again after (schema.hpp): the
+// commits made meanwhile reach the OS but are not fsynced; the owner makes
+// them durable itself (AccountStore's batch appends: one syncfs). Create it
+// outside any transaction and let it end after the transaction has.
+class RelaxedSync {
+ public:
+  explicit RelaxedSync(Database& db);
+  RelaxedSync(const RelaxedSync&) = delete;
+  RelaxedSync& operator=(const RelaxedSync&) = delete;
+  ~RelaxedSync();
+  bool ok() const { return ok_; }
+
+ private:
+  Database& db_;
+  bool ok_ = false;
 };
 
 // Maps a SQLite result code and logs it with the connection's message.

@@ -14,9 +14,11 @@
 // every caller asking for one account the same AccountStore (one SQLite
 // connection, see account_store.hpp); the account is closed when the last
 // shared_ptr goes. Opening different accounts proceeds in parallel; callers
-// for the same account wait for one open. One Store per root per process: a
-// second opener (another process, or another Store) gets Busy for an account
-// that is open.
+// for the same account wait for one open. Other processes (or other Store
+// objects) may open the same accounts at the same time: each has its own
+// AccountStore and SQLite connection and sees the others' commits (see
+// account_store.hpp, "SEVERAL PROCESSES"). One Store per root per process is
+// still the rule for efficiency: it shares one connection per account.
 #pragma once
 
 #include <cstddef>
@@ -50,7 +52,8 @@ class Store {
 
   // The account of the canonical `address`, opened (and reconciled) on first
   // use and created with its default mailboxes if new. BadArgument for an
-  // address account_relative_path() refuses, Busy if another process has it.
+  // address account_relative_path() refuses; Busy if another process keeps it
+  // locked exclusively (reconciling) for too long.
   StoreResult<std::shared_ptr<AccountStore>> account(std::string_view address);
 
   // Where `address`'s account lives (root/<domain>/<local>), existing or not.

@@ -22,7 +22,7 @@ enum class StoreError {
   QuotaExceeded,  // the account's byte quota would be exceeded
   // The server could not do it.
   NoSpace,  // ENOSPC / EDQUOT / SQLITE_FULL
-  Busy,     // the account is open in another process, or SQLite stayed busy
+  Busy,     // another process kept the account locked or SQLite busy past the timeouts
   Io,       // any other system or SQLite error (logged where it happened)
   Corrupt,  // the index contradicts itself or is from a newer schema
 };

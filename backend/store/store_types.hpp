@@ -168,8 +168,15 @@ struct Usage {
   std::uint64_t quota_bytes = 0;  // 0 = unlimited
 };
 
+// How appends reach the disk (account_store.hpp, DURABILITY).
+enum class SyncMode : std::uint8_t {
+  Ordered,  // fsync each file, fsync its directory, then a synchronous=FULL commit
+  Batch,    // link and commit unsynced (synchronous=NORMAL), then one syncfs(2)
+};
+
 struct StoreOptions {
   std::uint64_t quota_bytes = 0;  // per account; 0 = unlimited
+  SyncMode sync_mode = SyncMode::Batch;
 };
 
 }  // namespace postern::node::store

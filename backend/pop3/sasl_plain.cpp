@@ -1,0 +1,44 @@
+#include "backend/pop3/sasl_plain.hpp"
+
+#include <strings.h>
+
+#include "backend/mime/encoded_words.hpp"
+
+namespace postern::node::pop3 {
+
+std::string_view plain_error_name(PlainError e) {
+  switch (e) {
+    case PlainError::BadBase64:
+      return "bad_base64";
+    case PlainError::Malformed:
+      return "malformed";
+    case PlainError::Impersonation:
+      return "impersonation";
+  }
+  return "?";
+}
+
+tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view response) {
+  if (response == "=") response = {};
+  std::string raw;
+  if (!mime::decode_base64(response, raw)) return tl::unexpected(PlainError::BadBase64);
+  // The decoded text holds the password: wipe it on every path.
+  core::Secret holder(std::move(raw));
+  std::string_view text = holder.reveal();
+  const std::size_t first = text.find('\0');
+  if (first == std::string_view::npos) return tl::unexpected(PlainError::Malformed);
+  const std::size_t second = text.find('\0', first + 1);
+  if (second == std::string_view::npos) return tl::unexpected(PlainError::Malformed);
+  std::string_view authzid = text.substr(0, first);
+  std::string_view authcid = text.substr(first + 1, second - first - 1);
+  std::string_view password = text.substr(second + 1);
+  if (authcid.empty() || password.empty() || password.find('\0') != std::string_view::npos)
+    return tl::unexpected(PlainError::Malformed);
+  if (!authzid.empty() && (authzid.size() != authcid.size() ||
+                           strncasecmp(authzid.data(), authcid.data(), authcid.size()) != 0)) {
+    return tl::unexpected(PlainError::Impersonation);
+  }
+  return PlainCredentials{std::string(authcid), core::Secret(std::string(password))};
+}
+
+}  // namespace postern::node::pop3

@@ -1,0 +1,30 @@
+// SASL PLAIN (RFC 4616): the client's response, base64-decoded, is
+// "authzid NUL authcid NUL password". We log in as authcid; an authzid other
+// than empty or authcid (acting for someone else) is refused.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <tl/expected.hpp>
+
+#include "core/secret.hpp"
+
+namespace postern::node::pop3 {
+
+struct PlainCredentials {
+  std::string user;
+  core::Secret password;
+};
+
+enum class PlainError {
+  BadBase64,     // not base64 (RFC 5034: reply -ERR, the exchange ends)
+  Malformed,     // not two NULs, or an empty user or password
+  Impersonation  // authzid names another user
+};
+std::string_view plain_error_name(PlainError e);
+
+// `response` is the base64 text as sent ("=" is the empty response of RFC 5034).
+tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view response);
+
+}  // namespace postern::node::pop3

@@ -1,0 +1,464 @@
+"""The node's POP3 server with Python's poplib: RFC 1939 with CAPA, UIDL, TOP,
+STLS, AUTH PLAIN and response codes, against a real postern-node, slapd and
+store. Messages reach alice's INBOX through `posternctl deliver`."""
+
+import base64
+import os
+import poplib
+import socket
+import ssl
+import threading
+import time
+import unittest
+
+from lib.node import Node
+from lib.slapd import Slapd
+
+ALICE = "alice@example.com"
+ALICE_PW = Slapd.user_password("alice")
+
+
+def message(subject, body_lines=("hello",), extra_headers=()):
+    head = [f"From: sender@example.net", f"To: {ALICE}", f"Subject: {subject}", *extra_headers]
+    return ("\r\n".join(head) + "\r\n\r\n" + "\r\n".join(body_lines) + "\r\n").encode()
+
+
+def plain(user, password, authzid=""):
+    return base64.b64encode(f"{authzid}\0{user}\0{password}".encode()).decode()
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class Pop3Test(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.ldap = Slapd()
+        cls.ldap.start()
+        cls.node = Node(cls.ldap, listeners=("pop3", "pop3s"))
+        cls.node.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.cleanup()
+        cls.ldap.cleanup()
+
+    def setUp(self):
+        # Every test starts with an empty INBOX. The previous test's sessions
+        # were closed by the client; the server may not have seen it yet.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                p = self.login()
+                break
+            except poplib.error_proto as e:
+                if b"[IN-USE]" not in e.args[0] or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        for n in range(1, p.stat()[0] + 1):
+            p.dele(n)
+        p.quit()
+
+    # -- helpers ---------------------------------------------------------------
+
+    def connect(self):
+        p = poplib.POP3("127.0.0.1", self.node.port("pop3"), timeout=30)
+        self.addCleanup(self._close, p)
+        return p
+
+    @staticmethod
+    def _close(p):
+        """Drops the connection without QUIT (poplib's file keeps the socket
+        open, so both go)."""
+        for f in (p.file, p.sock):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+
+    def login(self, user=ALICE, password=ALICE_PW):
+        p = self.connect()
+        p.user(user)
+        p.pass_(password)
+        return p
+
+    def deliver(self, *messages):
+        for m in messages:
+            r = self.node.deliver(ALICE, m)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+
+    def assert_err(self, code, fn, *args):
+        with self.assertRaises(poplib.error_proto) as cm:
+            fn(*args)
+        reply = cm.exception.args[0]
+        self.assertTrue(reply.startswith(b"-ERR " + code), reply)
+        return reply
+
+    def capa(self, p):
+        return set(p.capa())
+
+    # -- greeting, CAPA, STLS, implicit TLS ------------------------------------
+
+    def test_greeting(self):
+        self.assertEqual(self.connect().getwelcome(), b"+OK Postern ready.")
+
+    def test_capa_before_and_after_stls_and_login(self):
+        p = self.connect()
+        caps = self.capa(p)
+        for c in ("TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER", "STLS"):
+            self.assertIn(c, caps)
+        self.assertEqual(p.capa()["SASL"], ["PLAIN"])
+        p.stls(context=self.node.ssl_context())
+        caps = self.capa(p)
+        self.assertNotIn("STLS", caps)
+        self.assertIn("USER", caps)
+        p.user(ALICE)
+        p.pass_(ALICE_PW)
+        caps = self.capa(p)
+        self.assertIn("UIDL", caps)
+        for c in ("USER", "STLS", "SASL"):
+            self.assertNotIn(c, caps)
+
+    def test_stls_then_login(self):
+        self.deliver(message("over stls"))
+        p = self.connect()
+        p.stls(context=self.node.ssl_context())
+        self.assertIn("TLS", p.sock.version())
+        p.user(ALICE)
+        p.pass_(ALICE_PW)
+        self.assertEqual(p.stat()[0], 1)
+        # A second STLS is refused.
+        self.assert_err(b"", p._shortcmd, "STLS")
+        p.quit()
+
+    def test_stls_forgets_user(self):
+        p = self.connect()
+        p.user(ALICE)
+        p.stls(context=self.node.ssl_context())
+        # RFC 2595: USER given before the handshake is forgotten.
+        self.assert_err(b"", p.pass_, ALICE_PW)
+
+    def test_pop3s_implicit_tls(self):
+        self.deliver(message("over pop3s"))
+        p = poplib.POP3_SSL("127.0.0.1", self.node.port("pop3s"),
+                            context=self.node.ssl_context(), timeout=30)
+        self.addCleanup(self._close, p)
+        self.assertEqual(p.getwelcome(), b"+OK Postern ready.")
+        self.assertNotIn("STLS", self.capa(p))
+        p.user(ALICE)
+        p.pass_(ALICE_PW)
+        resp, lines, _ = p.retr(1)
+        self.assertIn(b"Subject: over pop3s", lines)
+        p.quit()
+
+    # -- logins ----------------------------------------------------------------
+
+    def test_user_pass(self):
+        p = self.connect()
+        self.assertTrue(p.user(ALICE).startswith(b"+OK"))
+        self.assertTrue(p.pass_(ALICE_PW).startswith(b"+OK"))
+        self.node.wait_log(r"event=pop3_login .*user=alice@example.com.*ok=1")
+
+    def test_bad_password_is_delayed_auth_error(self):
+        p = self.connect()
+        p.user(ALICE)
+        start = time.monotonic()
+        self.assert_err(b"[AUTH] ", p.pass_, "wrong")
+        self.assertGreaterEqual(time.monotonic() - start, 0.9)
+        self.node.wait_log(r"event=pop3_login .*ok=0 outcome=denied")
+        # The session goes on: a right password still works.
+        p.user(ALICE)
+        self.assertTrue(p.pass_(ALICE_PW).startswith(b"+OK"))
+
+    def test_too_many_failed_logins_disconnect(self):
+        p = self.connect()
+        for _ in range(3):
+            p.user(ALICE)
+            self.assert_err(b"[AUTH] ", p.pass_, "wrong")
+        with self.assertRaises((poplib.error_proto, OSError, EOFError)):
+            p.noop()
+            p.noop()
+
+    def test_pass_without_user(self):
+        self.assert_err(b"", self.connect().pass_, ALICE_PW)
+
+    def test_auth_plain_initial_response(self):
+        self.deliver(message("plain"))
+        p = self.connect()
+        resp = p._shortcmd("AUTH PLAIN " + plain(ALICE, ALICE_PW))
+        self.assertTrue(resp.startswith(b"+OK"), resp)
+        self.assertEqual(p.stat()[0], 1)
+
+    def test_auth_plain_continuation_and_cancel(self):
+        p = self.connect()
+        p._putcmd("AUTH PLAIN")
+        line, _ = p._getline()
+        self.assertEqual(line, b"+ ")
+        p._putcmd("*")
+        self.assert_err(b"", p._getresp)
+        p._putcmd("AUTH PLAIN")
+        self.assertEqual(p._getline()[0], b"+ ")
+        p._putcmd(plain(ALICE, ALICE_PW))
+        self.assertTrue(p._getresp().startswith(b"+OK"))
+
+    def test_auth_plain_bad_password_and_impersonation(self):
+        p = self.connect()
+        self.assert_err(b"[AUTH] ", p._shortcmd, "AUTH PLAIN " + plain(ALICE, "wrong"))
+        self.assert_err(b"[AUTH] ", p._shortcmd,
+                        "AUTH PLAIN " + plain(ALICE, ALICE_PW, authzid="bob@example.com"))
+
+    def test_auth_mechanisms(self):
+        p = self.connect()
+        self.assertEqual(p._longcmd("AUTH")[1], [b"PLAIN"])
+        self.assert_err(b"", p._shortcmd, "AUTH CRAM-MD5")
+
+    # Plaintext refusal needs a peer that is not loopback (loopback is always
+    # allowed): test/unit/backend/pop3/pop3_session_test.cpp covers it.
+
+    def test_wrong_node_user(self):
+        p = self.connect()
+        p.user("bob@example.com")
+        self.assert_err(b"[SYS/TEMP] ", p.pass_, Slapd.user_password("bob"))
+
+    def test_in_use(self):
+        first = self.login()
+        second = self.connect()
+        second.user(ALICE)
+        self.assert_err(b"[IN-USE] ", second.pass_, ALICE_PW)
+        first.quit()
+        # Released at the end of the first session.
+        second.user(ALICE)
+        self.assertTrue(second.pass_(ALICE_PW).startswith(b"+OK"))
+
+    def test_in_use_released_when_connection_drops(self):
+        first = self.login()
+        self._close(first)
+        deadline = time.monotonic() + 5
+        while True:
+            p = self.connect()
+            p.user(ALICE)
+            try:
+                p.pass_(ALICE_PW)
+                break
+            except poplib.error_proto as e:
+                self.assertIn(b"[IN-USE]", e.args[0])
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.1)
+
+    # -- TRANSACTION -----------------------------------------------------------
+
+    def test_stat_list_uidl(self):
+        msgs = [message("one"), message("two", ["a", "b"]), message("three", ["x"] * 5)]
+        self.deliver(*msgs)
+        p = self.login()
+        self.assertEqual(p.stat(), (3, sum(len(m) for m in msgs)))
+        resp, lines, _ = p.list()
+        self.assertEqual(lines, [f"{i + 1} {len(m)}".encode() for i, m in enumerate(msgs)])
+        self.assertEqual(p.list(2), f"+OK 2 {len(msgs[1])}".encode())
+        resp, uidls, _ = p.uidl()
+        self.assertEqual(len(uidls), 3)
+        ids = [u.split()[1] for u in uidls]
+        self.assertEqual(len(set(ids)), 3)
+        for uid in ids:
+            self.assertTrue(all(0x21 <= c <= 0x7E for c in uid) and len(uid) <= 70)
+        self.assertEqual(p.uidl(3), b"+OK 3 " + ids[2])
+
+    def test_retr_is_byte_exact_with_dot_stuffing(self):
+        body = [".hidden line", "..two dots", ".", "normal", "."]
+        m = message("dots", body)
+        self.deliver(m)
+        p = self.login()
+        # On the wire: stuffed, and ended by ".\r\n" on its own line.
+        p._putcmd("RETR 1")
+        wire = b""
+        while not wire.endswith(b"\r\n.\r\n"):
+            chunk = p.file.read1(65536)
+            self.assertTrue(chunk, "connection closed during RETR")
+            wire += chunk
+        first, rest = wire.split(b"\r\n", 1)
+        self.assertEqual(first, f"+OK {len(m)} octets".encode())
+        self.assertIn(b"\r\n..hidden line\r\n...two dots\r\n..\r\nnormal\r\n..\r\n.\r\n", rest)
+        # poplib undoes the stuffing: the message comes back byte for byte.
+        resp, lines, octets = p.retr(1)
+        self.assertEqual(b"\r\n".join(lines) + b"\r\n", m)
+
+    def test_top(self):
+        m = message("top", ["line 1", ".line 2", "line 3", "line 4"])
+        self.deliver(m)
+        p = self.login()
+        head = m.split(b"\r\n\r\n")[0].split(b"\r\n")
+        self.assertEqual(p.top(1, 0)[1], head + [b""])
+        self.assertEqual(p.top(1, 3)[1], head + [b"", b"line 1", b".line 2", b"line 3"])
+        self.assertEqual(p.top(1, 100)[1], p.retr(1)[1])
+
+    def test_dele_then_quit_removes(self):
+        self.deliver(message("keep"), message("remove"))
+        p = self.login()
+        self.assertTrue(p.dele(2).startswith(b"+OK"))
+        self.assertEqual(p.stat()[0], 1)
+        self.assertTrue(p.quit().startswith(b"+OK"))
+        p = self.login()
+        self.assertEqual(p.stat()[0], 1)
+        self.assertIn(b"Subject: keep", p.retr(1)[1])
+
+    def test_dele_then_drop_keeps(self):
+        self.deliver(message("one"), message("two"))
+        p = self.login()
+        p.dele(1)
+        p.dele(2)
+        self._close(p)
+        self.node.wait_log(r"event=pop3_logout .*reason=peer_closed")
+        p = self.login()
+        self.assertEqual(p.stat()[0], 2)
+
+    def test_rset(self):
+        self.deliver(message("one"), message("two"))
+        p = self.login()
+        p.dele(1)
+        self.assert_err(b"", p.retr, 1)
+        self.assertTrue(p.rset().startswith(b"+OK"))
+        self.assertEqual(p.stat()[0], 2)
+        p.quit()
+        self.assertEqual(self.login().stat()[0], 2)
+
+    def test_noop(self):
+        self.assertEqual(self.login().noop(), b"+OK")
+
+    def test_errors(self):
+        self.deliver(message("one"))
+        p = self.connect()
+        self.assert_err(b"", p.stat)  # wrong state
+        self.assertEqual(self.assert_err(b"", p._shortcmd, "XYZZY"), b"-ERR Unknown command")
+        p.user(ALICE)
+        p.pass_(ALICE_PW)
+        self.assert_err(b"", p.retr, 99)
+        self.assert_err(b"", p.list, 2)
+        self.assert_err(b"", p._shortcmd, "RETR abc")
+        self.assert_err(b"", p._shortcmd, "TOP 1")
+        self.assert_err(b"", p._shortcmd, "USER bob")  # wrong state
+        p.dele(1)
+        self.assert_err(b"", p.dele, 1)  # already deleted
+        self.assert_err(b"", p.uidl, 1)
+        # An over-long line gets -ERR and the session goes on.
+        self.assert_err(b"", p._shortcmd, "NOOP " + "x" * 5000)
+        self.assertEqual(p.noop(), b"+OK")
+        p.rset()
+        self.assertEqual(p.stat()[0], 1)
+
+    def test_pipelining(self):
+        self.deliver(message("one"), message("two"))
+        s = socket.create_connection(("127.0.0.1", self.node.port("pop3")), timeout=30)
+        self.addCleanup(s.close)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(f"USER {ALICE}\r\nPASS {ALICE_PW}\r\nSTAT\r\nLIST 2\r\nQUIT\r\n".encode())
+        replies = [f.readline() for _ in range(5)]
+        self.assertTrue(all(r.startswith(b"+OK") for r in replies), replies)
+        self.assertTrue(replies[2].startswith(b"+OK 2 "))
+
+    def test_uidl_stable_across_sessions_and_restart(self):
+        self.deliver(message("one"), message("two"))
+        p = self.login()
+        before = p.uidl()[1]
+        p.quit()
+        p = self.login()
+        self.assertEqual(p.uidl()[1], before)
+        p.quit()
+        self.node.restart()
+        self.assertEqual(self.login().uidl()[1], before)
+
+    def test_large_message_streams_without_buffering(self):
+        line = b"x" * 998 + b"\r\n"
+        size = 20 * 1024 * 1024
+        body = line * (size // len(line))
+        m = b"Subject: big\r\n\r\n" + body
+        self.deliver(m)
+        p = self.login()
+        pid = self.node.proc.pid
+        before = vm_rss_kib(pid)
+        p._putcmd("RETR 1")
+        first = p.file.readline()
+        self.assertEqual(first, f"+OK {len(m)} octets\r\n".encode())
+        got = 0
+        peak = before
+        tail = b""
+        while True:
+            # A slow reader: the server must wait, not buffer the message.
+            chunk = p.file.read1(256 * 1024)
+            self.assertTrue(chunk)
+            got += len(chunk)
+            tail = (tail + chunk)[-5:]
+            if got % (2 * 1024 * 1024) < len(chunk):
+                peak = max(peak, vm_rss_kib(pid))
+                time.sleep(0.05)
+            if tail == b"\r\n.\r\n":
+                break
+        peak = max(peak, vm_rss_kib(pid))
+        self.assertEqual(got, len(m) + 3)
+        growth_mib = (peak - before) / 1024
+        self.assertLess(growth_mib, 8, f"RSS grew by {growth_mib:.1f} MiB during a 20 MiB RETR")
+        self.assertEqual(p.noop(), b"+OK")
+
+    # -- operations ------------------------------------------------------------
+
+    def test_logs_and_metrics(self):
+        m = message("logged")
+        self.deliver(m)
+        p = self.login()
+        p.retr(1)
+        p.quit()
+        self.node.wait_log(r"event=pop3_logout .*user=alice@example.com.*reason=quit retr=1 "
+                           rf"retr_bytes={len(m)} top=0 deleted=0")
+        self.node.wait_log(r"event=pop3_connect .*client=127\.0\.0\.1:\d+ listener=pop3")
+        metrics = self.node.metrics()
+        self.assertIn("postern_pop3_connections_total", metrics)
+        self.assertIn('postern_logins_total{service="pop3",result="ok"}', metrics)
+        self.assertIn('postern_pop3_commands_total{command="RETR"}', metrics)
+
+
+class Pop3IdleTest(unittest.TestCase):
+    def test_idle_session_is_closed(self):
+        with Slapd() as ldap, Node(ldap, listeners=("pop3",),
+                                   listener_overrides={"pop3": {"idle_timeout": 1}}) as node:
+            p = poplib.POP3("127.0.0.1", node.port("pop3"), timeout=30)
+            p.user(ALICE)
+            p.pass_(ALICE_PW)
+            start = time.monotonic()
+            self.assertEqual(p.file.readline(), b"")  # closed by the server
+            self.assertGreater(time.monotonic() - start, 0.5)
+            node.wait_log(r"event=pop3_logout .*reason=timeout")
+            p.sock.close()
+
+
+class Pop3DrainTest(unittest.TestCase):
+    def test_sigterm_ends_sessions_with_sys_temp(self):
+        with Slapd() as ldap, Node(ldap, listeners=("pop3",)) as node:
+            r = node.deliver(ALICE, message("drained"))
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            p = poplib.POP3("127.0.0.1", node.port("pop3"), timeout=30)
+            p.user(ALICE)
+            p.pass_(ALICE_PW)
+            p.dele(1)
+            node.proc.send_signal(15)
+            line = p.file.readline()
+            self.assertTrue(line.startswith(b"-ERR [SYS/TEMP] "), line)
+            self.assertEqual(node.proc.wait(timeout=15), 0)
+            p.file.close()
+            p.sock.close()
+            # No UPDATE state: the message is still there.
+            node.start()
+            p = poplib.POP3("127.0.0.1", node.port("pop3"), timeout=30)
+            p.user(ALICE)
+            p.pass_(ALICE_PW)
+            self.assertEqual(p.stat()[0], 1)
+            p.quit()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,178 @@
+// A Pop3Service session over a socketpair, with a peer address that is not
+// loopback (which the integration tests cannot have), an answering fake
+// directory and a real store in a temporary folder.
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <future>
+#include <memory>
+#include <string>
+
+#include "backend/pop3/pop3_service.hpp"
+#include "core/log.hpp"
+#include "test/unit/backend/store/store_test_support.hpp"
+
+namespace postern::node::pop3 {
+namespace {
+
+// Answers every login at once: "right" is the password of every account,
+// which lives on node1.
+class AnsweringDirectory final : public mapping::Directory {
+ public:
+  void lookup(std::string_view, core::Executor& reply, mapping::LookupCallback done) override {
+    reply.post([done] { done(mapping::LookupResult{}); });
+  }
+  void authenticate(std::string_view login, core::Secret password, core::Executor& reply,
+                    mapping::AuthCallback done) override {
+    mapping::AuthResult r;
+    r.account.address = std::string(login);
+    r.account.node = "node1";
+    if (password.reveal() == "right") {
+      r.status = mapping::AuthStatus::Ok;
+    } else {
+      r.status = mapping::AuthStatus::Denied;
+      r.reason = mapping::DenyReason::WrongPassword;
+    }
+    reply.post([done, r] { done(r); });
+  }
+  void is_member(std::string_view, std::string_view, core::Executor& reply,
+                 mapping::MembershipCallback done) override {
+    reply.post([done] { done(mapping::MembershipResult{}); });
+  }
+};
+
+class Harness {
+ public:
+  explicit Harness(bool allow_plaintext) {
+    std::filesystem::create_directories(dir_.path() / "store");
+    config_.name = "node1";
+    store_ = std::make_unique<store::Store>((dir_.path() / "store").string());
+    context_.reset(new NodeContext{config_, directory_, *store_, workers_, metrics_});
+    service_ = std::make_unique<Pop3Service>(*context_);
+    listener_.name = "pop3";
+    listener_.protocol = "pop3";
+    listener_.allow_plaintext_auth = allow_plaintext;
+    listener_.errors.max_bad_commands = 5;
+    core::set_log_level(core::LogLevel::Warn);
+  }
+  ~Harness() {
+    if (client_ >= 0) ::close(client_);
+    // As the node does: close the sessions on their loop, stop the loop (which
+    // runs what they posted), then the rest.
+    on_loop([this] { service_->close_all(loop_->loop()); });
+    loop_.reset();
+    core::set_log_level(saved_level_);
+  }
+
+  // Connects a client from 192.0.2.10 and returns the greeting.
+  std::string connect() {
+    int fds[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    client_ = fds[0];
+    timeval tv{5, 0};
+    setsockopt(client_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    core::Accepted a;
+    a.fd = fds[1];
+    a.peer.ip = *core::IpAddress::parse("192.0.2.10");
+    a.peer.port = 40000;
+    a.listener = &listener_;
+    auto shared = std::make_shared<core::Accepted>(std::move(a));
+    on_loop([this, shared] { service_->accept(loop_->loop(), std::move(*shared)); });
+    return line();
+  }
+
+  void send(const std::string& text) {
+    REQUIRE(::write(client_, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  }
+  std::string line() {
+    std::string out;
+    char c;
+    while (::read(client_, &c, 1) == 1) {
+      out += c;
+      if (c == '\n') return out;
+    }
+    return out + "<eof>";
+  }
+  std::string command(const std::string& text) {
+    send(text + "\r\n");
+    return line();
+  }
+  // A multi-line reply, first line included, up to the "." line.
+  std::string multi(const std::string& text) {
+    send(text + "\r\n");
+    std::string out;
+    for (std::string l = line();; l = line()) {
+      out += l;
+      if (l == ".\r\n" || l.find("<eof>") != std::string::npos || l.rfind("-ERR", 0) == 0)
+        return out;
+    }
+  }
+  std::size_t sessions() const { return service_->sessions(); }
+
+ private:
+  void on_loop(std::function<void()> fn) {
+    std::promise<void> done;
+    loop_->loop().post([&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  core::LogLevel saved_level_ = core::log_level();
+  store::test::TempDir dir_;
+  NodeConfig config_;
+  AnsweringDirectory directory_;
+  std::unique_ptr<store::Store> store_;
+  core::WorkerPool workers_{2, 100};
+  core::MetricsRegistry metrics_;
+  std::unique_ptr<NodeContext> context_;
+  std::unique_ptr<Pop3Service> service_;
+  core::ListenerConfig listener_;
+  std::unique_ptr<core::LoopThread> loop_ = std::make_unique<core::LoopThread>();
+  int client_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("pop3 session: no plaintext login off loopback without TLS") {
+  Harness h(false);
+  CHECK(h.connect() == "+OK Postern ready.\r\n");
+  std::string capa = h.multi("CAPA");
+  CHECK(capa.find("UIDL\r\n") != std::string::npos);
+  CHECK(capa.find("USER") == std::string::npos);
+  CHECK(capa.find("SASL") == std::string::npos);
+  CHECK(capa.find("STLS") == std::string::npos);  // no TLS configured
+  const std::string refused =
+      "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections\r\n";
+  CHECK(h.command("USER alice@example.com") == refused);
+  CHECK(h.command("PASS right") == refused);
+  CHECK(h.command("AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHJpZ2h0") == refused);
+  CHECK(h.command("QUIT") == "+OK Logging out.\r\n");
+  CHECK(h.line() == "<eof>");
+}
+
+TEST_CASE("pop3 session: a listener that allows plaintext, login and an empty maildrop") {
+  Harness h(true);
+  h.connect();
+  CHECK(h.multi("CAPA").find("USER\r\n") != std::string::npos);
+  CHECK(h.command("USER alice@example.com") == "+OK\r\n");
+  CHECK(h.command("PASS right") == "+OK Logged in; 0 messages (0 octets).\r\n");
+  CHECK(h.command("STAT") == "+OK 0 0\r\n");
+  CHECK(h.multi("LIST") == "+OK 0 messages (0 octets)\r\n.\r\n");
+  CHECK(h.command("RETR 1") == "-ERR There is no such message\r\n");
+  CHECK(h.sessions() == 1);
+  CHECK(h.command("QUIT") == "+OK Logging out.\r\n");
+}
+
+TEST_CASE("pop3 session: too many bad commands end the session") {
+  Harness h(true);
+  h.connect();
+  for (int i = 0; i < 4; ++i) CHECK(h.command("XYZZY") == "-ERR Unknown command\r\n");
+  CHECK(h.command("XYZZY").rfind("-ERR Too many", 0) == 0);
+  CHECK(h.line() == "<eof>");
+}
+
+}  // namespace postern::node::pop3
