@@ -36,7 +36,7 @@ DeliveryResult append_spooled(store::Store& store, const std::string& address,
                      fmt::format("no mailbox for \"{}\" in this store", address));
     return store_failure(account.error(), "opening the account");
   }
-  auto message = spool.finish();
+  auto message = spool.finish(MessageSpool::Durability::ByStore);  // append() syncs it
   if (!message) return failure(DeliveryError::Temporary, message.error());
 
   // A folder deleted between find_mailbox() and append() falls back too.

@@ -127,10 +127,10 @@ tl::expected<void, std::string> MessageSpool::flush() {
   return {};
 }
 
-tl::expected<store::NewMessage, std::string> MessageSpool::finish() {
+tl::expected<store::NewMessage, std::string> MessageSpool::finish(Durability durability) {
   if (failed_ || handed_over_ || !fd_) return tl::unexpected(std::string("spool not writable"));
   if (auto flushed = flush(); !flushed) return tl::unexpected(flushed.error());
-  if (::fsync(fd_.get()) != 0) {
+  if (durability == Durability::Now && ::fsync(fd_.get()) != 0) {
     failed_ = true;
     return tl::unexpected(errno_text("fsync", path_, errno));
   }

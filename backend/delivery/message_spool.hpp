@@ -51,12 +51,22 @@ class MessageSpool {
   // start of the next stay one CRLF). After an error the spool is unusable.
   tl::expected<void, std::string> write(std::string_view bytes);
 
+  // Whether finish() fsyncs the file. ByStore when the message goes straight
+  // to AccountStore::append / append_batch / store::append_grouped: they make
+  // the file durable themselves before returning (its own fsync, or one
+  // syncfs for a whole batch, see account_store.hpp DURABILITY), so a spool
+  // fsync would be one more journal commit per message for nothing. Now for
+  // anything else (Store::deliver_linked wants a durable file, a queue keeps
+  // the file).
+  enum class Durability : bool { Now, ByStore };
+
   // Ends the message (a last line without a line end is kept as it is),
-  // fsyncs the file and hands it over: source_path, source_mode Move, size and
-  // meta are set; flags and keywords are empty and internal_date is now (zone
-  // 0), for the caller to change. From then on the file is the caller's (or,
-  // after a successful append, the store's); the spool does not remove it.
-  tl::expected<store::NewMessage, std::string> finish();
+  // fsyncs the file (unless ByStore) and hands it over: source_path,
+  // source_mode Move, size and meta are set; flags and keywords are empty and
+  // internal_date is now (zone 0), for the caller to change. From then on the
+  // file is the caller's (or, after a successful append, the store's); the
+  // spool does not remove it.
+  tl::expected<store::NewMessage, std::string> finish(Durability durability = Durability::Now);
 
   // Bytes in the file so far (after LF -> CRLF).
   std::uint64_t size() const { return size_; }

@@ -59,6 +59,14 @@ void fold_ascii(unsigned char* p, std::size_t size) {
 
 void fold_utf8(unsigned char* p, std::size_t size) {
   for (std::size_t i = 0; i + 1 < size; ++i) {
+    if (i + 8 <= size) {  // skip ASCII eight bytes at a time
+      std::uint64_t x;
+      std::memcpy(&x, p + i, 8);
+      if ((x & kHighBits) == 0) {
+        i += 7;
+        continue;
+      }
+    }
     const unsigned char lead = p[i];
     if (lead < 0xc2 || lead > 0xdf || (p[i + 1] & 0xc0) != 0x80) continue;
     const char32_t cp = (char32_t{lead & 0x1fu} << 6) | (p[i + 1] & 0x3fu);

@@ -360,7 +360,7 @@ void Session::cmd_append(Command& c) {
           core::log_warn("imap_spool_failed").kv("error", written.error());
           return tl::unexpected(store::StoreError::Io);
         }
-        auto message = spool->finish();
+        auto message = spool->finish(delivery::MessageSpool::Durability::ByStore);
         if (!message) {
           core::log_warn("imap_spool_failed").kv("error", message.error());
           return tl::unexpected(store::StoreError::Io);

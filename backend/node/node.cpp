@@ -1,5 +1,7 @@
 #include "backend/node/node.hpp"
 
+#include <filesystem>
+
 #include <ctime>
 #include <future>
 
@@ -14,6 +16,14 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
   metrics_.gauge("postern_node_start_time_seconds", "When this process started (Unix time)")
       .set(static_cast<std::int64_t>(std::time(nullptr)));
   directory_ = mapping::make_directory(config_.directory);
+  // The store's root is created if missing (like a spool directory), never
+  // silently elsewhere: a path we cannot create is a configuration error.
+  std::error_code ec;
+  std::filesystem::create_directories(config_.store_path, ec);
+  if (ec) {
+    throw core::ConfigError(config_.file, "node.store",
+                            "a directory we can create and write (" + ec.message() + ")");
+  }
   store_ = std::make_unique<store::Store>(config_.store_path);
   workers_ = std::make_unique<core::WorkerPool>(config_.worker_threads, config_.worker_queue);
   context_.reset(new NodeContext{config_, *directory_, *store_, *workers_, metrics_});
@@ -71,9 +81,12 @@ Node::~Node() {
     for (auto& [name, s] : services_) s->close_all(loop);
     if (i == 0) admin_.reset();
   });
+  // Worker jobs still running post their completions to the loops: finish
+  // them while the loops still run (the completions find no session and do
+  // nothing), then stop the loops.
+  workers_.reset();
   loops_.clear();
   services_.clear();
-  workers_.reset();
 }
 
 void Node::on_every_loop(const std::function<void(std::size_t, core::EventLoop&)>& fn) {

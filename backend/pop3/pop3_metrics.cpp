@@ -4,11 +4,12 @@ namespace postern::node::pop3 {
 
 Pop3Metrics::Pop3Metrics(core::MetricsRegistry& registry)
     : registry_(registry),
-      connections_(registry.counter("postern_pop3_connections_total",
-                                    "POP3 connections accepted by the node")),
+      connections_(registry.counter("postern_connections_total", "Connections accepted by service",
+                                    {{"service", "pop3"}})),
       retr_bytes_(
           registry.counter("postern_pop3_retrieved_bytes_total", "Message octets sent by RETR")),
-      sessions_(registry.gauge("postern_pop3_sessions", "Open POP3 sessions")) {
+      sessions_(
+          registry.gauge("postern_sessions", "Open sessions by service", {{"service", "pop3"}})) {
   auto add = [&](std::string_view name) {
     commands_[name] = &registry.counter("postern_pop3_commands_total", "POP3 commands received",
                                         {{"command", std::string(name)}});

@@ -7,7 +7,7 @@
 //   lock           flock(2)ed while open: shared by every process using the
 //                  account, exclusive only while one opener reconciles
 //
-// BLOCKING: every method does disk I/O (fsync included) and must run on the
+// BLOCKING: every method does disk I/O (fsync, syncfs included) and must run on the
 // node's worker pool, never on an event loop thread (DESIGN.md section 3).
 //
 // THREAD-SAFETY: every method may be called from any thread at any time; one
@@ -33,12 +33,26 @@
 //     open: elsewhere, files of appends in flight would look like orphans.
 //     Other openers wait (up to 30 s, else Busy) for a shared lock.
 //
-// DURABILITY: a message file is written and fsynced, and its directory fsynced,
-// before the transaction that adds its row commits; a commit is durable when it
-// returns (synchronous=FULL). So when append() returns the message survives a
-// crash, and after a crash a file may exist without a row (never acknowledged:
-// deleted at the next exclusive open) but never the reverse. Files are unlinked only
-// after the commit that removed their rows.
+// DURABILITY: when append() / append_batch() returns, its messages survive a
+// crash. How, is StoreOptions::sync_mode:
+//   Ordered: each message file is fsynced, its directory fsynced, then the
+//     transaction adding the rows commits with synchronous=FULL. After a crash
+//     a file may exist without a row (never acknowledged: deleted at the next
+//     exclusive open) but never the reverse. About three journal commits per
+//     append call.
+//   Batch (default): the files are linked without any fsync, the rows commit
+//     with synchronous=NORMAL (in the WAL, not fsynced), then one syncfs(2) on
+//     the account's filesystem makes files, directory entries and WAL durable
+//     in one journal commit; only then does the call return. A crash inside
+//     that window may leave rows whose file is missing or short (never
+//     acknowledged): the next exclusive open expunges them (logged
+//     store_missing_file / store_short_file), as it deletes files without a
+//     row. Meanwhile other sessions may already see (and COPY) such a
+//     message; a COPY of one is caught by the same check. syncfs writes back
+//     every dirty file of the filesystem, other programs' too.
+// Every other write (flags, expunge, copy, mailboxes) commits with
+// synchronous=FULL, and a COPY fsyncs its new links first, in both modes.
+// Files are unlinked only after the commit that removed their rows.
 //
 // Mailboxes are addressed by MailboxId for message operations (stable across
 // RENAME, never reused); a deleted mailbox yields NoSuchMailbox, a \Noselect
@@ -120,8 +134,9 @@ class AccountStore {
   // Adds one message (see NewMessage). BadArgument: unreadable source, size
   // mismatch, bad flags or keywords; QuotaExceeded; Limit (keywords, UIDs).
   StoreResult<AppendResult> append(MailboxId mailbox, const NewMessage& message);
-  // Group commit: all or none, one transaction, one fsync per file and one
-  // directory fsync (the files share a shard). Results in input order.
+  // Group commit: all or none, one transaction and, in Batch mode, one
+  // syncfs for the lot (Ordered: one fsync per file and one directory fsync,
+  // the files share a shard). Results in input order.
   StoreResult<std::vector<AppendResult>> append_batch(MailboxId mailbox,
                                                       std::span<const NewMessage> messages);
 
