@@ -40,12 +40,12 @@ class ContentSource {
   virtual store::StoreResult<std::string_view> range(std::uint64_t begin, std::uint64_t end) = 0;
 };
 
-// Reads from `account` (BLOCKING: run on the worker pool): the structure from
-// the message's meta, or, when the meta is empty or unreadable, by parsing the
-// file; the bytes with pread into buffers reused from message to message (a
-// message up to 1 MiB in at most two reads, a larger one by the ranges asked
-// for). The returned object keeps a reference to `account`; use it on one
-// thread.
+// Reads from `account` (BLOCKING: run on the worker pool): the bytes with
+// pread into buffers reused from message to message (a message up to 1 MiB in
+// at most two reads, a larger one by the ranges asked for); the structure of a
+// message up to 16 KB by parsing it, of a larger one from its meta (parsing
+// the file when the meta is empty or unreadable). The returned object keeps a
+// reference to `account`; use it on one thread.
 std::unique_ptr<ContentSource> store_content_source(store::AccountStore& account,
                                                     store::MailboxId mailbox);
 

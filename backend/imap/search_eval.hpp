@@ -28,6 +28,8 @@
 
 namespace postern::node::imap {
 
+// What run_search reads of the mailbox; the spans must stay valid (and
+// unchanged) until it returns, on whatever thread it runs.
 struct SearchMailbox {
   std::span<const store::MessageInfo> messages;  // the session's view; seq = index + 1
   std::span<const std::string> keyword_names;    // bit i of MessageInfo::keywords
@@ -36,10 +38,9 @@ struct SearchMailbox {
 
 // Indexes (0-based) of the matching messages, ascending. `content` may be null
 // only when !program.needs_content() (asserted; in a release build content
-// keys would then never match). BLOCKING
-// when content is read: run on the worker pool. A message whose content has
-// gone (NoSuchMessage: expunged meanwhile) does not match; any other
-// StoreError ends the search with that error.
+// keys would then never match). BLOCKING when content is read: run on the
+// worker pool. A message whose content has gone (NoSuchMessage: expunged
+// meanwhile) does not match; any other StoreError ends the search with it.
 tl::expected<std::vector<std::uint32_t>, store::StoreError> run_search(const SearchProgram& program,
                                                                        const SearchMailbox& mailbox,
                                                                        ContentSource* content);
