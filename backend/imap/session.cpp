@@ -209,14 +209,35 @@ void Session::on_closed(core::Connection&, core::CloseReason reason) noexcept {
   });
 }
 
+namespace {
+
+// Posts the hub's poke to the session's loop; holds the session weakly.
+class LoopWatcher final : public MailboxWatcher {
+ public:
+  LoopWatcher(core::EventLoop& loop, std::weak_ptr<Session> session)
+      : loop_(loop), session_(std::move(session)) {}
+  void mailbox_changed() override {
+    loop_.post([weak = session_] {
+      if (auto self = weak.lock()) self->mailbox_changed();
+    });
+  }
+
+ private:
+  core::EventLoop& loop_;
+  std::weak_ptr<Session> session_;
+};
+
+}  // namespace
+
+std::weak_ptr<MailboxWatcher> Session::watcher() {
+  if (!watcher_) watcher_ = std::make_shared<LoopWatcher>(loop_, weak_from_this());
+  return watcher_;
+}
+
 void Session::mailbox_changed() {
-  std::weak_ptr<Session> weak = weak_from_this();
-  loop_.post([weak] {
-    auto self = weak.lock();
-    if (!self || self->closed_) return;
-    self->changes_pending_ = true;
-    if (self->idling_ && !self->sync_running_) self->sync([] {});
-  });
+  if (closed_) return;
+  changes_pending_ = true;
+  if (idling_ && !sync_running_) sync([] {});
 }
 
 bool Session::allow_expunge_now() const {

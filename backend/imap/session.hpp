@@ -33,7 +33,6 @@ struct FetchRequest;
 struct Chunk;
 
 class Session final : public core::Connection::Handler,
-                      public MailboxWatcher,
                       public std::enable_shared_from_this<Session> {
  public:
   Session(ImapService& service, core::EventLoop& loop, core::Accepted accepted);
@@ -45,8 +44,10 @@ class Session final : public core::Connection::Handler,
   // Closes the connection now (the node is stopping).
   void close_now();
 
-  // MailboxWatcher: another session changed our selected mailbox.
-  void mailbox_changed() override;
+  // Another session changed our selected mailbox (runs on our loop).
+  void mailbox_changed();
+  // The handle the mailbox hub holds for this session.
+  std::weak_ptr<MailboxWatcher> watcher();
 
  private:
   enum class State { NotAuthenticated, Authenticated, Selected, Logout };
@@ -168,7 +169,12 @@ class Session final : public core::Connection::Handler,
   std::string user_;  // canonical address once logged in
   std::shared_ptr<store::AccountStore> account_;
   std::optional<SelectedMailbox> selected_;
-  std::shared_ptr<void> watch_;  // MailboxHub registration of the selected mailbox
+  // What the hub pokes: a small object of our own, so that another thread
+  // holding it for a moment never holds the session itself.
+  std::shared_ptr<MailboxWatcher> watcher_;
+  std::shared_ptr<void> watch_;               // MailboxHub registration of the selected mailbox
+  std::unique_ptr<core::Timer> login_delay_;  // failed-login pause
+  std::string delayed_tag_, delayed_text_;
   std::unique_ptr<core::Timer> idle_poll_;
   std::function<void()> on_drained_;  // a stream waits for the output to drain
 

@@ -237,21 +237,24 @@ void Session::fail_login(const std::string& tag, std::string_view code_and_text,
       .kv("client", client_address())
       .kv("reason", reason);
   // A short pause slows password guessing down (the seeds' error control).
-  std::weak_ptr<Session> weak = weak_from_this();
-  auto timer = std::make_shared<std::unique_ptr<core::Timer>>();
-  *timer = std::make_unique<core::Timer>(
-      loop_, [weak, tag, text = std::string(code_and_text), timer]() mutable {
-        auto self = weak.lock();
-        auto keep = std::move(*timer);  // the timer goes when this callback ends
-        if (!self || self->closed_) return;
-        if (self->failed_logins_ >= self->listener_.errors.max_failed_logins) {
-          self->send(fmt::format("{} NO {}\r\n", tag, text));
-          self->bye("Too many failed logins.");
-          return;
-        }
-        self->complete(tag, "NO", text);
-      });
-  (*timer)->arm(kFailedLoginDelay);
+  delayed_tag_ = tag;
+  delayed_text_ = std::string(code_and_text);
+  if (!login_delay_) {
+    std::weak_ptr<Session> weak = weak_from_this();
+    login_delay_ = std::make_unique<core::Timer>(loop_, [weak] {
+      auto self = weak.lock();
+      if (!self || self->closed_) return;
+      std::string t = std::move(self->delayed_tag_);
+      std::string text = std::move(self->delayed_text_);
+      if (self->failed_logins_ >= self->listener_.errors.max_failed_logins) {
+        self->send(fmt::format("{} NO {}\r\n", t, text));
+        self->bye("Too many failed logins.");
+        return;
+      }
+      self->complete(t, "NO", text);
+    });
+  }
+  login_delay_->arm(kFailedLoginDelay);
 }
 
 void Session::login_done(const std::string& tag, LoginResult r) {

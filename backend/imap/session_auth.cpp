@@ -103,8 +103,7 @@ void Session::cmd_select(Command& c, bool read_only) {
         selected_.emplace(o.info, read_only, std::move(o.list), status);
         selected_->add_recent(o.recent);
         state_ = State::Selected;
-        watch_ = service_.hub().watch(user_, o.info.id,
-                                      std::weak_ptr<MailboxWatcher>(shared_from_this()));
+        watch_ = service_.hub().watch(user_, o.info.id, watcher());
         std::string out = selected_->flags_lines();
         fmt::format_to(std::back_inserter(out), "* {} EXISTS\r\n* {} RECENT\r\n",
                        selected_->exists(), selected_->recent_count());
@@ -152,7 +151,7 @@ void Session::cmd_delete(Command& c) {
       },
       [this, tag = c.tag](store::StoreResult<store::MailboxId> r) {
         if (!r) return store_failed(tag, r.error(), "delete");
-        service_.hub().changed(user_, *r, this);
+        service_.hub().changed(user_, *r, watcher_.get());
         complete(tag, "OK", "Delete completed.");
       });
 }
@@ -381,7 +380,7 @@ void Session::cmd_append(Command& c) {
         }
         ++appended_;
         service_.metrics().appended.inc();
-        service_.hub().changed(user_, r->mailbox, this);
+        service_.hub().changed(user_, r->mailbox, watcher_.get());
         if (selected_ && selected_->id() == r->mailbox) changes_pending_ = true;
         complete(tag, "OK",
                  fmt::format("[APPENDUID {} {}] Append completed.", r->result.uidvalidity,

@@ -92,7 +92,7 @@ void Session::cmd_close(Command& c, bool expunge) {
       [this, tag = c.tag, id](store::StoreResult<std::vector<store::Uid>> r) {
         if (!r) return store_failed(tag, r.error(), "close");
         expunged_ += r->size();
-        if (!r->empty()) service_.hub().changed(user_, id, this);
+        if (!r->empty()) service_.hub().changed(user_, id, watcher_.get());
         complete(tag, "OK", "Close completed.");
       });
 }
@@ -122,7 +122,7 @@ void Session::cmd_expunge(Command& c, bool uid) {
           selected_->expunge(*r, out);
           send(out);
         }
-        if (!r->empty()) service_.hub().changed(user_, id, this);
+        if (!r->empty()) service_.hub().changed(user_, id, watcher_.get());
         complete(tag, "OK", "Expunge completed.");
       });
 }
@@ -255,7 +255,7 @@ void Session::cmd_store(Command& c, bool uid) {
           out += ")\r\n";
         }
         send(out);
-        if (r->modseq) service_.hub().changed(user_, id, this);
+        if (r->modseq) service_.hub().changed(user_, id, watcher_.get());
         if (!r->modified.empty()) {
           std::vector<store::Uid> numbers;
           for (store::Uid u : r->modified) {
@@ -320,7 +320,7 @@ void Session::cmd_copy(Command& c, bool uid, bool move) {
           code = fmt::format("[COPYUID {} {} {}] ", r->result.uidvalidity,
                              SelectedMailbox::format_uids(src), SelectedMailbox::format_uids(dst));
         }
-        service_.hub().changed(user_, r->to, this);
+        service_.hub().changed(user_, r->to, watcher_.get());
         if (selected_ && selected_->id() == r->to) changes_pending_ = true;
         if (!move) return complete(tag, "OK", code + done);
         // RFC 6851: COPYUID in an untagged OK, then the EXPUNGEs.
@@ -329,7 +329,7 @@ void Session::cmd_copy(Command& c, bool uid, bool move) {
         if (selected_ && selected_->id() == from) selected_->expunge(src, out);
         send(out);
         expunged_ += src.size();
-        service_.hub().changed(user_, from, this);
+        service_.hub().changed(user_, from, watcher_.get());
         complete(tag, "OK", done);
       });
 }
@@ -379,7 +379,7 @@ void Session::cmd_fetch(Command& c, bool uid) {
           selected_->update(r->messages);
           for (const auto& m : r->messages.messages)
             if (m.modseq == r->modseq) seen.push_back(m.uid);
-          if (r->modseq) service_.hub().changed(user_, id, this);
+          if (r->modseq) service_.hub().changed(user_, id, watcher_.get());
         }
         if (!selected_ || selected_->id() != id) return complete(tag, "OK", "Fetch completed.");
         fetch_messages(tag, uid, req, std::move(indexes), std::move(seen));

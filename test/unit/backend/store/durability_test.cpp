@@ -27,15 +27,29 @@ long peak_rss_kib() {
   return usage.ru_maxrss;
 }
 
+// Runs the calling test case once per StoreOptions::sync_mode (doctest
+// re-enters the test case for each subcase).
+StoreOptions each_sync_mode() {
+  StoreOptions options;
+  SUBCASE("ordered") {
+    options.sync_mode = SyncMode::Ordered;
+  }
+  SUBCASE("batch") {
+    options.sync_mode = SyncMode::Batch;
+  }
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("store: reconcile drops orphan files and rows without files") {
   StoreFixture f;
+  const StoreOptions options = each_sync_mode();
   std::string dir;
   std::string lost;
   ModSeq before = 0;
   {
-    Store store(f.root());
+    Store store(f.root(), options);
     auto account = store.account("rec@example.com").value();
     dir = account->directory();
     MailboxId inbox = mailbox_id(*account, "INBOX");
@@ -53,7 +67,7 @@ TEST_CASE("store: reconcile drops orphan files and rows without files") {
   std::string leftover = dir + "/tmp/" + std::string(32, 'c');
   for (const std::string& p : {orphan, foreign, leftover}) std::ofstream(p) << "x";
 
-  Store store(f.root());
+  Store store(f.root(), options);
   auto account = store.account("rec@example.com").value();
   MailboxId inbox = mailbox_id(*account, "INBOX");
   CHECK(uids_of(account->list(inbox).value()) == std::vector<Uid>{2});
@@ -69,8 +83,9 @@ TEST_CASE("store: reconcile drops orphan files and rows without files") {
 
 TEST_CASE("store: several Stores may hold an account open; only a lone opener reconciles") {
   StoreFixture f;
-  Store first(f.root());
-  Store second(f.root());
+  const StoreOptions options = each_sync_mode();
+  Store first(f.root(), options);
+  Store second(f.root(), options);
   auto held = first.account("lock@example.com");
   REQUIRE(held.has_value());
   std::string dir = (*held)->directory();
@@ -107,7 +122,8 @@ std::optional<TempDir> foreign_dir(const std::string& than) {
 
 TEST_CASE("store: a 50 MB append never passes through memory") {
   StoreFixture f;
-  Store store(f.root());
+  const StoreOptions options = each_sync_mode();
+  Store store(f.root(), options);
   auto account = store.account("big@example.com").value();
   MailboxId inbox = mailbox_id(*account, "INBOX");
   // From another filesystem when possible: then the store must copy, which is
@@ -147,9 +163,10 @@ TEST_CASE("store: a 50 MB append never passes through memory") {
 
 TEST_CASE("store: a source on another filesystem is copied, not linked") {
   StoreFixture f;
+  const StoreOptions options = each_sync_mode();
   auto foreign = foreign_dir(f.root());
   if (!foreign) return;  // nothing to test on this machine
-  Store store(f.root());
+  Store store(f.root(), options);
   auto account = store.account("xfs@example.com").value();
   MailboxId inbox = mailbox_id(*account, "INBOX");
   std::string path = foreign->path().string() + "/m";
@@ -166,7 +183,8 @@ TEST_CASE("store: a source on another filesystem is copied, not linked") {
 
 TEST_CASE("store: two sessions on two threads append and list the same account") {
   StoreFixture f;
-  Store store(f.root());
+  const StoreOptions options = each_sync_mode();
+  Store store(f.root(), options);
   constexpr int kPerThread = 15;
   std::vector<NewMessage> a;
   std::vector<NewMessage> b;
@@ -212,7 +230,8 @@ TEST_CASE("store: two sessions on two threads append and list the same account")
 
 TEST_CASE("store: deliver_linked links one file into several accounts") {
   StoreFixture f;
-  Store store(f.root());
+  const StoreOptions options = each_sync_mode();
+  Store store(f.root(), options);
   NewMessage m = f.message("Subject: to all\r\n\r\nhi\r\n", 0, {"$Delivered"});
   std::vector<LinkedDelivery> to{
       {"one@example.com", "INBOX"},
