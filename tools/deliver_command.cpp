@@ -62,8 +62,10 @@ int run_deliver(const node::NodeConfig& config, const std::string& address,
                        config.name);
     return kExitNoUser;
   }
-  node::store::Store store(config.store_path,
-                           node::store::StoreOptions{account.quota_bytes.value_or(0)});
+  node::store::StoreOptions options;
+  options.quota_bytes = account.quota_bytes.value_or(0);
+  options.sync_mode = config.store_sync;
+  node::store::Store store(config.store_path, options);
   auto added = node::delivery::deliver_stream(store, account.address, folder, in);
   if (!added) {
     err << fmt::format("posternctl: deliver: {}: {}\n", account.address, added.error().second);

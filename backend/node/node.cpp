@@ -24,7 +24,9 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
     throw core::ConfigError(config_.file, "node.store",
                             "a directory we can create and write (" + ec.message() + ")");
   }
-  store_ = std::make_unique<store::Store>(config_.store_path);
+  store::StoreOptions options;
+  options.sync_mode = config_.store_sync;
+  store_ = std::make_unique<store::Store>(config_.store_path, options);
   workers_ = std::make_unique<core::WorkerPool>(config_.worker_threads, config_.worker_queue);
   context_.reset(new NodeContext{config_, *directory_, *store_, *workers_, metrics_});
   for (const auto& l : config_.listeners) {

@@ -14,7 +14,7 @@ NodeConfig load_node_config(const std::string& file, const std::set<std::string>
 
   auto node = root.child("node");
   node.allow_only({"name", "threads", "worker_threads", "worker_queue", "store", "trusted_proxies",
-                   "login_referrals", "drain_timeout"});
+                   "login_referrals", "drain_timeout", "store_sync"});
   c.name = node.string("name");
   if (c.name.empty())
     node.fail("name", "expected this node's name, as the directory's node attribute holds it");
@@ -33,6 +33,9 @@ NodeConfig load_node_config(const std::string& file, const std::set<std::string>
   c.trusted_proxies = *trusted;
   c.login_referrals = node.boolean_or("login_referrals", false);
   c.drain_timeout = node.seconds_or("drain_timeout", 30, 0, 3600);
+  c.store_sync = node.choice_or("store_sync", {"batch", "ordered"}, "batch") == "batch"
+                     ? store::SyncMode::Batch
+                     : store::SyncMode::Ordered;
 
   if (auto tls = root.optional_child("tls")) {
     c.tls = core::TlsContext::server(core::TlsConfig::from_config(*tls), file, "tls");

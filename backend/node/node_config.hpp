@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/store/store_types.hpp"
 #include "core/listener.hpp"
 #include "core/log_config.hpp"
 #include "core/net_address.hpp"
@@ -34,6 +35,11 @@ struct NodeConfig {
   std::size_t worker_threads = 4;  // blocking work (disk, fsync)
   std::size_t worker_queue = 10'000;
   std::string store_path;
+  // How appends are made durable (backend/store/account_store.hpp): "batch"
+  // (one syncfs per group; the default) or "ordered" (fsync per file, then
+  // the directory, then the index), for a filesystem shared with busy
+  // neighbours.
+  store::SyncMode store_sync = store::SyncMode::Batch;
   // Proxies whose ID x-originating-ip / XCLIENT we believe.
   core::NetworkList trusted_proxies;
   // A user of another node gets a login referral (RFC 2221) instead of NO [UNAVAILABLE].
