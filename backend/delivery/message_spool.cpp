@@ -38,14 +38,18 @@ store::MessageMeta meta_for(const mime::MessagePart& root) {
 }
 
 tl::expected<MessageSpool, std::string> MessageSpool::create(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return tl::unexpected(errno_text("mkdir", dir, errno));
   // 128 random bits: no collision with another process spooling into the
   // same folder, and O_EXCL makes sure of it.
   auto name = store::random_hex(16);
   if (!name) return tl::unexpected(fmt::format("no random name for a file in {}", dir));
   std::string path = dir + "/spool-" + *name;
-  store::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+  store::UniqueFd fd(::open(path.c_str(), kFlags, 0600));
+  if (!fd && errno == ENOENT) {  // the folder itself is made on first use only
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return tl::unexpected(errno_text("mkdir", dir, errno));
+    fd = store::UniqueFd(::open(path.c_str(), kFlags, 0600));
+  }
   if (!fd) return tl::unexpected(errno_text("create", path, errno));
   return MessageSpool(std::move(path), std::move(fd));
 }
