@@ -20,7 +20,7 @@ NodeConfig load_node_config(const std::string& file, const std::set<std::string>
     node.fail("name", "expected this node's name, as the directory's node attribute holds it");
   c.threads = static_cast<std::size_t>(node.integer_or("threads", 0, 0, 256));
   if (c.threads == 0) c.threads = std::max(1U, std::thread::hardware_concurrency());
-  c.worker_threads = static_cast<std::size_t>(node.integer_or("worker_threads", 4, 1, 256));
+  c.worker_threads = static_cast<std::size_t>(node.integer_or("worker_threads", 16, 1, 256));
   c.worker_queue = static_cast<std::size_t>(node.integer_or("worker_queue", 10'000, 1, 10'000'000));
   c.store_path = node.path_or("store", "");
   if (c.store_path.empty())

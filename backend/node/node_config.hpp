@@ -1,7 +1,7 @@
 // A node's configuration file (conf/node1.json is the commented example):
 //
 //   {
-//     "node": { "name": "node1", "threads": 0, "worker_threads": 4, "store": "/var/lib/postern",
+//     "node": { "name": "node1", "threads": 0, "worker_threads": 16, "store": "/var/lib/postern",
 //               "trusted_proxies": ["127.0.0.0/8"], "login_referrals": false,
 //               "drain_timeout": 30 },
 //     "tls": { "cert": "...", "key": "..." },
@@ -29,10 +29,10 @@
 namespace postern::node {
 
 struct NodeConfig {
-  std::string file;                // where it was read from
-  std::string name;                // this node's name, as the directory's node attribute says
-  std::size_t threads = 0;         // event loops; 0 = one per core
-  std::size_t worker_threads = 4;  // blocking work (disk, fsync)
+  std::string file;                 // where it was read from
+  std::string name;                 // this node's name, as the directory's node attribute says
+  std::size_t threads = 0;          // event loops; 0 = one per core
+  std::size_t worker_threads = 16;  // blocking work (disk, fsync): mostly waiting
   std::size_t worker_queue = 10'000;
   std::string store_path;
   // How appends are made durable (backend/store/account_store.hpp): "batch"
