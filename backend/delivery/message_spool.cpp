@@ -96,22 +96,30 @@ void MessageSpool::discard() noexcept {
 
 tl::expected<void, std::string> MessageSpool::write(std::string_view bytes) {
   if (failed_ || handed_over_ || !fd_) return tl::unexpected(std::string("spool not writable"));
-  std::size_t converted_from = buffer_.size();
+  // A block at a time, so a big write (a 50 MB APPEND literal) never has a
+  // converted copy of itself in memory.
   while (!bytes.empty()) {
-    const void* hit = std::memchr(bytes.data(), '\n', bytes.size());
-    std::size_t n = hit != nullptr ? static_cast<const char*>(hit) - bytes.data() : bytes.size();
-    if (n > 0) {
-      buffer_.append(bytes.data(), n);
-      last_was_cr_ = bytes[n - 1] == '\r';
+    std::string_view piece = bytes.substr(0, kBlock);
+    bytes.remove_prefix(piece.size());
+    std::size_t converted_from = buffer_.size();
+    while (!piece.empty()) {
+      const void* hit = std::memchr(piece.data(), '\n', piece.size());
+      std::size_t n = hit != nullptr ? static_cast<const char*>(hit) - piece.data() : piece.size();
+      if (n > 0) {
+        buffer_.append(piece.data(), n);
+        last_was_cr_ = piece[n - 1] == '\r';
+      }
+      if (hit == nullptr) break;
+      // A bare LF becomes CRLF; a CR that ended the previous piece pairs with it.
+      buffer_.append(last_was_cr_ ? "\n" : "\r\n");
+      last_was_cr_ = false;
+      piece.remove_prefix(n + 1);
     }
-    if (hit == nullptr) break;
-    // A bare LF becomes CRLF; a CR that ended the previous write pairs with it.
-    buffer_.append(last_was_cr_ ? "\n" : "\r\n");
-    last_was_cr_ = false;
-    bytes.remove_prefix(n + 1);
+    parser_->feed(std::string_view(buffer_).substr(converted_from));
+    if (buffer_.size() >= kBlock) {
+      if (auto flushed = flush(); !flushed) return flushed;
+    }
   }
-  parser_->feed(std::string_view(buffer_).substr(converted_from));
-  if (buffer_.size() >= kBlock) return flush();
   return {};
 }
 

@@ -445,6 +445,8 @@ class MessageTest(ImapBase):
         self.assertEqual(search("SUBJECT", "report"), [b"2"])
         self.assertEqual(search("SUBJECT", "plans"), [b"1"])
         self.assertEqual(search("FROM", "dave"), [b"3"])
+        self.assertEqual(search("FROM", "<dave@example.com>"), [b"3"])  # from the cached envelope
+        self.assertEqual(search("SENTON", "3-Nov-2026"), [b"2", b"3"])
         self.assertEqual(search("BODY", "noon"), [b"1"])
         self.assertEqual(search("TEXT", "pizza"), [b"3"])
         self.assertEqual(search("TEXT", "Quarterly"), [b"2"])  # TEXT covers the header
@@ -735,12 +737,24 @@ class LargeMessageTest(ImapBase):
         line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&*+-/=?^_`{|}~\r\n"
         body = line * (50 * 1024 * 1024 // len(line))
         message = b"From: big@example.com\r\nSubject: big\r\n\r\n" + body
+        peak_before = self.peak_kb()
         ok(m.append(box, None, None, message))
         ok(m.select(box))
         got = ok(m.fetch("1", "(RFC822.SIZE BODY.PEEK[])"))[0]
         self.assertIn(f"RFC822.SIZE {len(message)}".encode(), got[0])
         self.assertEqual(len(got[1]), len(message))
         self.assertTrue(got[1] == message)
+        # The literal is held once while it is spooled; FETCH streams from
+        # the file. Twice the message would mean a copy somewhere.
+        grown_mb = (self.peak_kb() - peak_before) / 1024
+        self.assertLess(grown_mb, 1.6 * len(message) / (1 << 20), f"peak grew {grown_mb:.0f} MB")
+
+    def peak_kb(self):
+        with open(f"/proc/{self.node.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmHWM")
 
 
 class ObservabilityTest(ImapBase):
