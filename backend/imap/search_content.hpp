@@ -38,14 +38,20 @@ class ContentSource {
   // The message's bytes [begin, end), clipped to its size. Valid until the
   // next range() or start().
   virtual store::StoreResult<std::string_view> range(std::uint64_t begin, std::uint64_t end) = 0;
+
+  // The envelope (first Date, Subject, From... as the parser builds it) when
+  // the source has it cached, without reading the message; nullptr when not,
+  // and the caller then builds it from header(). Valid until the next start().
+  virtual store::StoreResult<const mime::Envelope*> envelope() { return nullptr; }
 };
 
 // Reads from `account` (BLOCKING: run on the worker pool): the bytes with
 // pread into buffers reused from message to message (a message up to 1 MiB in
 // at most two reads, a larger one by the ranges asked for); the structure of a
 // message up to 16 KB by parsing it, of a larger one from its meta (parsing
-// the file when the meta is empty or unreadable). The returned object keeps a
-// reference to `account`; use it on one thread.
+// the file when the meta is empty or unreadable); the envelope from the metas
+// of the whole mailbox, read in one query the first time one is asked for.
+// The returned object keeps a reference to `account`; use it on one thread.
 std::unique_ptr<ContentSource> store_content_source(store::AccountStore& account,
                                                     store::MailboxId mailbox);
 

@@ -191,6 +191,7 @@ class Evaluator {
     const SearchKey& key = *node.key;
     switch (key.kind) {
       case Kind::Header:
+        if (key.envelope) return message_->envelope_has(key.field, node.needle);
         return message_->header_has(key.field, node.needle);
       case Kind::Body:
         return message_->body_has(node.needle);

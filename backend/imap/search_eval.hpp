@@ -6,7 +6,10 @@
 // lazily and once: header keys before body keys, cheaper siblings of AND / OR
 // first. String keys match case-insensitively (see fold_case) as substrings of
 // UTF-8 text: header values with RFC 2047 words decoded, bodies decoded from
-// their transfer encoding and charset.
+// their transfer encoding and charset. BCC CC FROM SUBJECT TO and SENT* read
+// the envelope (RFC 3501: "the envelope structure's" field), which the index's
+// cached structures give for the whole mailbox in one query, without opening
+// message files; HEADER, BODY and TEXT read the message.
 //
 // Dates: BEFORE / ON / SINCE compare the internal date's calendar day in the
 // zone it was stored with; SENT* the Date: header's day in its own zone,

@@ -5,6 +5,8 @@
 #include "backend/imap/imap_date.hpp"
 #include "backend/imap/search_text.hpp"
 #include "backend/mime/charset.hpp"
+#include "backend/mime/encoded_words.hpp"
+#include "backend/mime/message_parser.hpp"
 #include "backend/mime/text.hpp"
 
 namespace postern::node::imap {
@@ -42,12 +44,47 @@ bool ends_with_empty_line(std::string_view header) {
   return header.ends_with("\n\n") || header.ends_with("\n\r\n");
 }
 
+// Writes an address list out as text to search (see envelope_has).
+void address_text(const std::vector<mime::Address>& list, std::string& out) {
+  out.clear();
+  bool first = true;  // of a group, or of the list
+  for (const mime::Address& a : list) {
+    if (a.is_group_end()) {
+      out += ';';
+      first = false;
+      continue;
+    }
+    if (!first) out += ", ";
+    first = false;
+    if (a.is_group_start()) {
+      out.append(mime::decode_encoded_words(*a.mailbox));
+      out += ':';
+      first = true;
+      if (&a != &list.back()) out += ' ';
+      continue;
+    }
+    if (a.name && !a.name->empty()) {
+      out.append(a.name->find("=?") != std::string::npos ? mime::decode_encoded_words(*a.name)
+                                                         : *a.name);
+      out += ' ';
+    }
+    out += '<';
+    if (a.mailbox && *a.mailbox != mime::kMissingMailbox) out.append(*a.mailbox);
+    if (a.host && *a.host != mime::kMissingDomain) {
+      out += '@';
+      out.append(*a.host);
+    }
+    out += '>';
+  }
+}
+
 }  // namespace
 
 void SearchMessage::start(const store::MessageInfo& message) {
   message_ = message;
   error_.reset();
   header_.reset();
+  envelope_ = nullptr;
   header_text_ready_ = false;
   body_text_ready_ = false;
   source_.start(message, body_keys_);
@@ -84,19 +121,50 @@ bool SearchMessage::header_has(std::string_view field, std::string_view needle) 
   return false;
 }
 
+const mime::Envelope* SearchMessage::envelope() {
+  if (envelope_ || error_) return envelope_;
+  auto cached = source_.envelope();
+  if (!cached) {
+    failed(cached.error());
+    return nullptr;
+  }
+  if (*cached != nullptr) return envelope_ = *cached;
+  auto header = this->header();
+  if (!header) return nullptr;
+  // The parser delivery uses: the same envelope as a cached one would be.
+  parsed_envelope_ = mime::parse_message(*header).envelope;
+  return envelope_ = &parsed_envelope_;
+}
+
+bool SearchMessage::envelope_has(std::string_view field, std::string_view needle) {
+  const mime::Envelope* e = envelope();
+  if (e == nullptr) return false;
+  if (mime::iequals(field, "Subject")) {
+    if (!e->subject) return false;
+    if (needle.empty()) return true;
+    decode_header_value(*e->subject, value_);
+  } else {
+    const std::vector<mime::Address>* list = mime::iequals(field, "From")  ? &e->from
+                                             : mime::iequals(field, "To")  ? &e->to
+                                             : mime::iequals(field, "Cc")  ? &e->cc
+                                             : mime::iequals(field, "Bcc") ? &e->bcc
+                                                                           : nullptr;
+    if (list == nullptr || list->empty()) return false;
+    if (needle.empty()) return true;
+    address_text(*list, value_);
+  }
+  fold_case(value_.data(), value_.size(), unicode_);
+  return contains(value_, needle);
+}
+
 std::int64_t SearchMessage::sent_day() {
-  if (auto header = this->header()) {
-    RawHeaderReader reader(*header);
-    RawHeaderField f;
-    while (reader.next(f)) {
-      if (!mime::iequals(f.name, "Date")) continue;
-      decode_header_value(f.value, value_);
-      if (auto seconds = parse_rfc5322_date(value_)) {
-        // RFC 3501 compares dates "disregarding time and timezone": the day
-        // the sender wrote, as Dovecot reads it.
-        return floor_day(*seconds + std::int64_t{rfc5322_zone_minutes(value_)} * 60);
-      }
-      break;  // the first Date: counts, as in the envelope
+  const mime::Envelope* e = envelope();
+  if (e != nullptr && e->date) {
+    decode_header_value(*e->date, value_);
+    if (auto seconds = parse_rfc5322_date(value_)) {
+      // RFC 3501 compares dates "disregarding time and timezone": the day
+      // the sender wrote, as Dovecot reads it.
+      return floor_day(*seconds + std::int64_t{rfc5322_zone_minutes(value_)} * 60);
     }
   }
   return floor_day(message_.internal_date + std::int64_t{message_.zone_minutes} * 60);

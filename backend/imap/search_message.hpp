@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/imap/search_content.hpp"
+#include "backend/mime/envelope.hpp"
 #include "backend/mime/header.hpp"
 #include "backend/mime/message_part.hpp"
 #include "backend/store/store_error.hpp"
@@ -38,8 +39,18 @@ class SearchMessage {
   // A `field` header (case-insensitive name; any occurrence) whose decoded
   // value contains `needle`; an empty needle asks whether the field exists.
   bool header_has(std::string_view field, std::string_view needle);
-  // The calendar day of the Date: header in its own zone, or of the internal
-  // date when there is no parseable Date: (as Dovecot does).
+  // SUBJECT FROM TO CC BCC (`field` names the envelope field): the first such
+  // field, as the envelope holds it, contains `needle`. Subject: its value
+  // with encoded words decoded. An address list: its addresses written out as
+  // `name <mailbox@host>` (the name decoded; groups as `group: ...;`, joined
+  // by ", "), so that a display name, an address or both together match, as
+  // Dovecot normalises them; comments other than a name and quoting do not
+  // count. An empty needle asks whether the subject exists, or the list holds
+  // an address. Answered from the source's cached envelope when it has one,
+  // else from the header.
+  bool envelope_has(std::string_view field, std::string_view needle);
+  // The calendar day of the (first) Date: header in its own zone, or of the
+  // internal date when there is no parseable Date: (as Dovecot does).
   std::int64_t sent_day();
   // The body: the text parts, and the headers of encapsulated messages.
   bool body_has(std::string_view needle);
@@ -48,6 +59,7 @@ class SearchMessage {
 
  private:
   std::optional<std::string_view> header();
+  const mime::Envelope* envelope();
   bool failed(const store::StoreError& error);
   void build_header_text();
   bool build_body_text();
@@ -62,6 +74,8 @@ class SearchMessage {
   store::MessageInfo message_;
   std::optional<store::StoreError> error_;
   std::optional<std::string_view> header_;
+  const mime::Envelope* envelope_ = nullptr;  // the source's, or parsed_envelope_
+  mime::Envelope parsed_envelope_;            // built from header() when not cached
   bool header_text_ready_ = false;
   bool body_text_ready_ = false;
   std::string header_text_;                        // "name: value\n" per field, folded

@@ -26,7 +26,7 @@ struct KeySpec {
   Kind kind;
   store::FlagBits flag = 0;
   bool negate = false;          // the UN* keys
-  std::string_view field = {};  // FROM and friends: the header they search
+  std::string_view field = {};  // FROM and friends: the envelope field they search
 };
 
 constexpr std::array kKeys{
@@ -234,6 +234,7 @@ class Parser {
     out.kind = spec.kind;
     out.flag = spec.flag;
     out.field = std::string(spec.field);
+    out.envelope = !spec.field.empty();
     switch (spec.arg) {
       case Arg::None:
         break;
@@ -334,6 +335,12 @@ std::string_view flag_name(store::FlagBits flag) {
 
 std::string to_string(const SearchKey& key) {
   auto quoted = [](const std::string& s) { return fmt::format("\"{}\"", s); };
+  auto upper = [](std::string s) {
+    for (char& c : s) {
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    }
+    return s;
+  };
   switch (key.kind) {
     case Kind::All:
       return "ALL";
@@ -380,6 +387,7 @@ std::string to_string(const SearchKey& key) {
     case Kind::ModSeq:
       return fmt::format("MODSEQ {}", key.number);
     case Kind::Header:
+      if (key.envelope) return fmt::format("{} {}", upper(key.field), quoted(key.text));
       return fmt::format("HEADER {} {}", key.field, quoted(key.text));
     case Kind::Body:
       return "BODY " + quoted(key.text);

@@ -53,7 +53,12 @@ struct SearchKey {
   std::int64_t day = 0;  // days since 1970-01-01 (negative before)
   std::uint64_t number = 0;
   std::string field;  // Header: the field name as sent ("From" for FROM)
-  std::string text;   // as sent (UTF-8 or US-ASCII); matched case-insensitively
+  // Header from BCC CC FROM SUBJECT TO: RFC 3501 matches these against "the
+  // envelope structure's" field, i.e. the first such field, an address list
+  // as its parsed addresses (see SearchMessage::envelope_has), which the
+  // index's cached structure answers without reading the message.
+  bool envelope = false;
+  std::string text;  // as sent (UTF-8 or US-ASCII); matched case-insensitively
 
   bool operator==(const SearchKey&) const = default;
 };

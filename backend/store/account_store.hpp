@@ -68,6 +68,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "backend/store/message_dir.hpp"
@@ -144,6 +145,10 @@ class AccountStore {
   StoreResult<MessageList> list(MailboxId mailbox);
   // The cached strings given at append (or set_meta); empty if none.
   StoreResult<MessageMeta> meta(MailboxId mailbox, Uid uid);
+  // Every message of the mailbox with its meta's structure (empty if none),
+  // ascending uid, in one query (account_meta.cpp). Only `structure` is read:
+  // envelope and extra are left empty.
+  StoreResult<std::vector<std::pair<Uid, MessageMeta>>> list_meta(MailboxId mailbox);
   StoreResult<void> set_meta(MailboxId mailbox, Uid uid, const MessageMeta& meta);
   // A read-only descriptor on the message file, for streaming.
   StoreResult<MessageFile> open_message(MailboxId mailbox, Uid uid);

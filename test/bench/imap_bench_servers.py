@@ -277,7 +277,7 @@ class Postern(Server):
         with open(users, "w") as f:
             f.write(f"{USER} node1 {hashed}\n")
         config = {
-            "node": {"name": "node1", "store": self.store},
+            "node": {"name": "node1", "store": self.store, "worker_threads": 16},
             "listeners": [{"name": "imap", "protocol": "imap",
                            "address": f"127.0.0.1:{self.port}", "tls": "none",
                            "allow_plaintext_auth": True}],
