@@ -57,7 +57,7 @@ class SelectedMailbox {
   // otherwise they wait for the next call that allows them), FETCH for flag
   // changes it does not know yet (with UID, and MODSEQ when `condstore`),
   // FLAGS/PERMANENTFLAGS when new keywords appeared, EXISTS for new
-  // messages. New messages' UIDs at or above `recent_from` are \Recent here.
+  // messages (add_recent() first for those this session claimed).
   void apply(const store::Changes& changes, bool allow_expunge, bool condstore, std::string& out);
   // Expunges reported to this session by its own command (EXPUNGE, MOVE).
   void expunge(std::span<const store::Uid> uids, std::string& out);

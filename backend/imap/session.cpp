@@ -128,11 +128,6 @@ void Session::count_bad_command() {
   }
 }
 
-void Session::bad(const std::string& tag, std::string_view text) {
-  send(fmt::format("{} BAD {}\r\n", tag.empty() ? "*" : tag, text));
-  count_bad_command();
-}
-
 void Session::reject(const std::string& tag, std::string_view text) {
   if (++bad_commands_ >= listener_.errors.max_bad_commands) {
     send(fmt::format("{} BAD {}\r\n", tag, text));
@@ -240,10 +235,6 @@ void Session::mailbox_changed() {
   if (idling_ && !sync_running_) sync([] {});
 }
 
-bool Session::allow_expunge_now() const {
-  return expunge_ok_;
-}
-
 void Session::complete(const std::string& tag, std::string_view status, std::string_view text) {
   if (selected_ && changes_pending_ && !closed_) {
     sync([this, tag, s = std::string(status), t = std::string(text)] { complete(tag, s, t); });
@@ -298,8 +289,8 @@ void Session::sync(std::function<void()> then) {
           std::string out;
           std::uint32_t before = self->selected_->exists();
           self->selected_->add_recent(r.recent);
-          self->selected_->apply(*r.changes, self->allow_expunge_now() || self->idling_,
-                                 self->condstore_, out);
+          self->selected_->apply(*r.changes, self->expunge_ok_ || self->idling_, self->condstore_,
+                                 out);
           if (self->selected_->exists() > before) {
             out += fmt::format("* {} RECENT\r\n", self->selected_->recent_count());
           }

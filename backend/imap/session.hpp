@@ -70,12 +70,10 @@ class Session final : public core::Connection::Handler,
   void complete(const std::string& tag, std::string_view status, std::string_view text);
   void complete_after_sync(std::string tag, std::string status, std::string text);
   void send(std::string_view bytes);
-  void bad(const std::string& tag, std::string_view text);
   // Ends the running command with a tagged BAD, counted against the error limit.
   void reject(const std::string& tag, std::string_view text);
   void count_bad_command();
   void bye(std::string_view text);
-  bool allow_expunge_now() const;
 
   // Runs `job` (returning R) on the worker pool; `done(R)` runs back on the
   // loop if the session still exists. Answers NO [UNAVAILABLE] for `tag` if
