@@ -264,7 +264,8 @@ std::optional<Reply> check_parameter(const Parameter& p, bool mail) {
   if (mail && k == "BODY") {
     if (auto e = needs_value()) return e;
     if (iequals(v, "7BIT") || iequals(v, "8BITMIME")) return std::nullopt;
-    if (iequals(v, "BINARYMIME")) return Reply{504, "5.5.4", "BODY=BINARYMIME not implemented"};
+    if (iequals(v, "BINARYMIME"))
+      return Reply{504, "5.5.4", "BODY=BINARYMIME is not supported (no CHUNKING)"};
     return syntax("Bad BODY value");
   }
   if (mail && k == "SMTPUTF8") {

@@ -256,7 +256,7 @@ TEST_CASE("smtp command: parameter errors") {
   CHECK(parse_command("MAIL FROM:<a@b> FOO").error().enhanced == "5.5.4");
   CHECK(error_code("MAIL FROM:<a@b> NOTIFY=NEVER") == 555);
   CHECK(error_code("RCPT TO:<a@b> SIZE=10") == 555);
-  // 504: known, not implemented.
+  // 504: a known value this server does not support.
   CHECK(error_code("MAIL FROM:<a@b> BODY=BINARYMIME") == 504);
 }
 
