@@ -16,20 +16,14 @@
 
 #include "core/imap_parser.hpp"
 #include "core/imap_string.hpp"
+#include "test/fuzz/fuzz_support.hpp"
 
 namespace {
 
+using postern::fuzz::fnv1a;
+using postern::fuzz::require;
+
 using namespace postern::core::imap;
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-std::uint32_t fnv1a(std::string_view s) {
-  std::uint32_t h = 2166136261u;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-  return h;
-}
 
 // What our own parser reads back as the one argument of `a X <encoded>`.
 std::string read_back(const std::string& encoded) {

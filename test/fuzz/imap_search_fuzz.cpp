@@ -18,15 +18,14 @@
 #include "backend/imap/search_text.hpp"
 #include "backend/mime/message_parser.hpp"
 #include "core/imap_parser.hpp"
+#include "test/fuzz/fuzz_support.hpp"
 
 namespace {
 
+using postern::fuzz::require;
+
 using namespace postern::node;
 using namespace postern::node::imap;
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
 
 class MemorySource : public ContentSource {
  public:

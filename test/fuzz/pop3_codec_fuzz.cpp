@@ -16,20 +16,14 @@
 #include "backend/pop3/dot_stuffer.hpp"
 #include "backend/pop3/pop3_codec.hpp"
 #include "backend/pop3/pop3_commands.hpp"
+#include "test/fuzz/fuzz_support.hpp"
 
 namespace {
 
+using postern::fuzz::fnv1a;
+using postern::fuzz::require;
+
 using namespace postern::node::pop3;
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-std::uint32_t fnv1a(std::string_view s) {
-  std::uint32_t h = 2166136261u;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-  return h;
-}
 
 std::string run(std::string_view input, const CodecLimits& limits, std::uint32_t hash,
                 bool chunked) {

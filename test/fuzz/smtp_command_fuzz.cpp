@@ -15,20 +15,14 @@
 #include <string_view>
 
 #include "core/smtp_command.hpp"
+#include "test/fuzz/fuzz_support.hpp"
 
 namespace {
 
+using postern::fuzz::fnv1a;
+using postern::fuzz::require;
+
 using namespace postern::core::smtp;
-
-void require(bool ok) {
-  if (!ok) std::abort();
-}
-
-std::uint32_t fnv1a(std::string_view s) {
-  std::uint32_t h = 2166136261u;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-  return h;
-}
 
 // Writes a parsed MAIL/RCPT back as a command line; it must parse the same.
 void check_round_trip(const Command& cmd) {
