@@ -1,0 +1,126 @@
+// The node's mail queue (DESIGN.md section 6): a durable spool of accepted
+// messages and the scheduler that delivers them.
+//
+//   // SMTP server, on a worker thread, while DATA arrives:
+//   auto incoming = queue.receive();          // a new file in <queue>/incoming
+//   incoming->write(received_header); incoming->write(chunk); ...
+//   auto id = queue.commit(std::move(incoming), envelope);   // durable now
+//   // -> "250 2.0.0 Ok: queued as <id>"
+//
+// DURABILITY: commit() returns only when the message file and its envelope
+// are on disk (file data and directory entries), so a node killed at any
+// moment after the 250 still has the message at start-up. Concurrent commits
+// are grouped: one sync for everything waiting (node.store_sync "batch": one
+// syncfs; "ordered": fsync of each file and of the directory), the way
+// store::append_grouped groups appends.
+//
+// DELIVERY: a committed message is handed to the scheduler at once (no
+// rescan). Per recipient: Route::Local goes into the store (one file linked
+// into several accounts), Route::Node and Route::Mx to the RemoteTransport.
+// Temporary failures are retried on `retry_schedule`; past `max_lifetime`, or
+// on a permanent failure, the sender gets a DSN (RFC 3464) unless the sender
+// is null or the message is itself a DSN. When every recipient is done the
+// files are removed. A crash between a delivery and the removal delivers
+// again after restart: a duplicate, never a loss.
+//
+// THREADING: receive()/commit() are BLOCKING and thread-safe (worker pool).
+// start()/stop() from the node's main thread. The scheduler runs on a loop
+// of its own (LoopThread) and uses the node's WorkerPool for disk work.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "backend/queue/envelope.hpp"
+#include "backend/queue/queue_config.hpp"
+#include "backend/queue/remote_transport.hpp"
+#include "backend/store/store.hpp"
+#include "core/event_loop.hpp"
+#include "core/metrics.hpp"
+#include "core/net_address.hpp"
+#include "core/worker_pool.hpp"
+
+namespace postern::node::queue {
+
+  // Past this age a temporarily failing recipient is bounced.
+  std::chrono::seconds max_lifetime{5 * 24 * 3600};
+  std::size_t max_deliveries = 100;  // messages being delivered at once
+  // The "queue" object of a node file:
+  //   {"path": "../var/node1/queue", "retry_schedule": [60, 300, 900, 3600],
+  //    "max_lifetime": 432000, "max_deliveries": 100}
+  // `default_path` when "path" is absent. Throws ConfigError naming the key.
+  static QueueConfig from_config(const core::ConfigNode& node, const std::string& default_path);
+};
+
+// One message being received. Not thread-safe; BLOCKING.
+class Incoming {
+ public:
+  virtual ~Incoming() = default;  // an uncommitted file is removed
+  // Appends bytes of the message (CRLF line ends; bare LF become CRLF).
+  virtual tl::expected<void, std::string> write(std::string_view bytes) = 0;
+  virtual std::uint64_t size() const = 0;
+};
+
+// What posternctl queue list shows.
+struct QueueEntry {
+  std::string id;
+  Envelope envelope;
+  std::uint64_t size = 0;
+};
+
+struct QueueDeps {
+  store::Store& store;
+  store::SyncMode sync;
+  core::WorkerPool& workers;
+  core::MetricsRegistry& metrics;
+  std::string hostname;  // this node's host name: DSN Reporting-MTA, Received
+  std::string postmaster;  // From: of DSNs, e.g. "postmaster@example.com"
+  // Another node's SMTP listener, by node name (NodeConfig "cluster").
+  std::map<std::string, core::Endpoint> nodes;
+  // Makes the transport for Route::Node and Route::Mx on the queue's loop.
+  std::function<std::unique_ptr<RemoteTransport>(core::EventLoop&)> make_transport;
+};
+
+class Queue {
+ public:
+  Queue(QueueConfig config, QueueDeps deps);
+  Queue(const Queue&) = delete;
+  Queue& operator=(const Queue&) = delete;
+  ~Queue();  // stop()s
+
+  // Creates the folders if missing, recovers every message left by an earlier
+  // run (an incoming file never committed is removed) and starts delivering.
+  // Throws std::runtime_error naming the path when the folder is unusable.
+  void start();
+  // Stops scheduling; deliveries under way finish or are abandoned (their
+  // messages stay queued). Returns when the queue's loop has stopped.
+  void stop();
+
+  tl::expected<std::unique_ptr<Incoming>, std::string> receive();
+  // Durable when it returns; the id is what the 250 reply reports.
+  tl::expected<std::string, std::string> commit(std::unique_ptr<Incoming> message,
+                                                Envelope envelope);
+
+  // Retries every deferred message now (posternctl queue flush). Thread-safe.
+  void flush();
+  std::size_t size() const;  // messages queued. Thread-safe.
+
+  const QueueConfig& config() const { return config_; }
+
+ private:
+  struct Impl;
+  QueueConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// For posternctl, on a queue folder (the node may be running): BLOCKING.
+tl::expected<std::vector<QueueEntry>, std::string> list_queue(const std::string& path);
+// Removes one message. false when no such id.
+tl::expected<bool, std::string> delete_queued(const std::string& path, const std::string& id);
+
+}  // namespace postern::node::queue
