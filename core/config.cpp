@@ -144,6 +144,24 @@ std::chrono::milliseconds ConfigNode::seconds_or(std::string_view key, double fa
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(v * 1000.0)));
 }
 
+std::vector<std::chrono::milliseconds> ConfigNode::seconds_list_or(
+    std::string_view key, std::vector<std::chrono::milliseconds> fallback, double min_seconds,
+    double max_seconds) const {
+  const auto* j = find(key);
+  if (j == nullptr) return fallback;
+  auto expected = fmt::format("expected a non-empty array of seconds from {} to {}", min_seconds,
+                              max_seconds);
+  if (!j->is_array() || j->empty()) fail(key, expected);
+  std::vector<std::chrono::milliseconds> out;
+  for (const auto& item : *j) {
+    if (!item.is_number()) fail(key, expected);
+    double v = item.get<double>();
+    if (!std::isfinite(v) || v < min_seconds || v > max_seconds) fail(key, expected);
+    out.emplace_back(static_cast<std::int64_t>(std::llround(v * 1000.0)));
+  }
+  return out;
+}
+
 std::string ConfigNode::choice_or(std::string_view key,
                                   std::initializer_list<std::string_view> choices,
                                   std::string_view fallback) const {
@@ -165,6 +183,12 @@ std::string ConfigNode::resolve_path(std::string_view p) const {
 std::string ConfigNode::path_or(std::string_view key, std::string_view fallback) const {
   std::string v = string_or(key, fallback);
   return resolve_path(v);
+}
+
+std::vector<std::string> ConfigNode::keys() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : node_->items()) out.push_back(k);
+  return out;
 }
 
 void ConfigNode::allow_only(std::initializer_list<std::string_view> keys) const {

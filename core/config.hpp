@@ -43,6 +43,8 @@ class ConfigNode {
   std::string path_of(std::string_view key) const;
 
   bool has(std::string_view key) const;
+  // The keys of this object (sorted, as nlohmann::json keeps them).
+  std::vector<std::string> keys() const;
   ConfigNode child(std::string_view key) const;
   std::optional<ConfigNode> optional_child(std::string_view key) const;
   std::vector<ConfigNode> objects(std::string_view key) const;  // array of objects; [] if absent
@@ -58,6 +60,10 @@ class ConfigNode {
   std::chrono::milliseconds seconds_or(std::string_view key, double fallback_seconds,
                                        double min_seconds = 0.0,
                                        double max_seconds = 86400.0 * 365) const;
+  // A non-empty array of durations in seconds, e.g. a retry schedule [60, 300, 900].
+  std::vector<std::chrono::milliseconds> seconds_list_or(
+      std::string_view key, std::vector<std::chrono::milliseconds> fallback, double min_seconds,
+      double max_seconds) const;
   // One of a fixed set of words.
   std::string choice_or(std::string_view key, std::initializer_list<std::string_view> choices,
                         std::string_view fallback) const;

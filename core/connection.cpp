@@ -346,3 +346,8 @@ std::unique_ptr<PendingConnect> connect_tcp(EventLoop& loop, const Endpoint& to,
 }
 
 }  // namespace postern::core
+
+void std::default_delete<postern::core::PendingConnect>::operator()(
+    postern::core::PendingConnect* p) const noexcept {
+  delete p;
+}

@@ -131,3 +131,10 @@ std::unique_ptr<PendingConnect> connect_tcp(EventLoop& loop, const Endpoint& to,
                                             std::function<void(int fd, std::string error)> done);
 
 }  // namespace postern::core
+
+// PendingConnect is complete only in connection.cpp; its deleter lives there
+// too, so callers can hold (and drop) the handle connect_tcp returns.
+template <>
+struct std::default_delete<postern::core::PendingConnect> {
+  void operator()(postern::core::PendingConnect* p) const noexcept;
+};

@@ -5,6 +5,18 @@
 // per query type with a bounded number of entries that honours record TTLs.
 // The SMTP server (SPF) and the queue (MX, A/AAAA) use it.
 //
+// Cache: per query type (A, AAAA, MX, TXT, PTR), at most cache_size names,
+// least recently used evicted first. A positive answer is kept for the
+// smallest TTL of its records (read from the raw answer, for every type; at
+// most a day); NXDOMAIN and NODATA for 60 s, or less when the zone's SOA
+// says so (RFC 2308); temporary failures are not cached. Identical queries in
+// flight at the same time are not merged (each is sent).
+//
+// Timeouts: `timeout` is the first attempt's; c-ares doubles it for each
+// further round over the nameservers. A query makes (retries + 1) rounds, each
+// asking the nameservers in priority order, the next one after a timeout, a
+// refusal, SERVFAIL or an unreachable port.
+//
 // Threading: one DnsResolver per event loop, used only on that loop. Every
 // callback runs on that loop, exactly once, never inline (not before the call
 // returned). A caller that may be gone before the answer captures a weak
@@ -89,6 +101,10 @@ class DnsResolver {
     std::uint64_t cache_hits = 0;  // answered from the cache
   };
   Stats stats() const;
+
+  // The loop this resolver runs on (users such as SPF post their own
+  // non-inline completions there).
+  EventLoop& loop() const;
 
  private:
   struct Impl;

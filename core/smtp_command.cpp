@@ -191,6 +191,17 @@ tl::expected<Path, Reply> parse_path(std::string_view& s, bool mail) {
     s.remove_prefix(i + 1);
     return path;
   }
+  if (i < s.size() && s[i] == '>' && !mail) {
+    // "RCPT TO:<alice>": an unqualified recipient; the session completes it
+    // with the primary domain (as Postfix's append_at_myorigin does).
+    if (path.local_part.size() > 64)
+      return tl::unexpected(Reply{553, "5.1.3", "Local part too long"});
+    if (!valid_utf8(path.local_part))
+      return tl::unexpected(syntax("Syntax: invalid UTF-8 in address"));
+    for (char c : path.local_part) path.utf8 = path.utf8 || is_high(c);
+    s.remove_prefix(i + 1);
+    return path;
+  }
   if (i >= s.size() || s[i] != '@') return tl::unexpected(syntax("Syntax: address needs a domain"));
   const std::size_t domain_begin = ++i;
   if (i < s.size() && s[i] == '[') {
@@ -412,7 +423,7 @@ std::string_view verb_name(Verb verb) {
 
 std::string Path::address() const {
   if (null) return "";
-  if (postmaster) return local_part;
+  if (postmaster || domain.empty()) return local_part;
   return local_part + "@" + domain;
 }
 

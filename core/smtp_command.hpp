@@ -95,7 +95,9 @@ struct Path {
   bool null = false;        // MAIL FROM:<>
   bool postmaster = false;  // RCPT TO:<Postmaster> (no domain)
   std::string local_part;   // as sent: a quoted local part keeps its quotes
-  std::string domain;       // a domain or an address literal "[1.2.3.4]"
+  // A domain or an address literal "[1.2.3.4]"; empty for the postmaster and
+  // for an unqualified RCPT "<alice>" (the session adds its primary domain).
+  std::string domain;
   bool utf8 = false;        // non-ASCII octets: the session requires SMTPUTF8
   // "local@domain", "Postmaster" or "" for the null path.
   std::string address() const;

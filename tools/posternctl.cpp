@@ -4,6 +4,9 @@
 //   posternctl -c FILE auth ADDRESS         test a login (password on stdin)
 //   posternctl -c FILE check-config         validate a configuration file
 //   posternctl -c NODECONF deliver ADDRESS [FOLDER] < message   local delivery
+//   posternctl -c NODECONF queue list|flush|delete ID            the mail queue
+//   posternctl -c NODECONF dns mx|txt|a|aaaa|ptr NAME            ask the node's resolver
+//   posternctl -c NODECONF spf CLIENT_IP SENDER [HELO]           the SPF verdict
 //
 // FILE is a process's file with a "directory" section (conf/mapping-ldap.json)
 // or a whole node's file (conf/node1.json); deliver needs the latter.
@@ -24,8 +27,10 @@
 #include "mapping/password_hash.hpp"
 #include "tools/deliver_command.hpp"
 #include "tools/directory_commands.hpp"
+#include "tools/dns_commands.hpp"
 #include "tools/exit_codes.hpp"
 #include "tools/process_config.hpp"
+#include "tools/queue_commands.hpp"
 
 namespace {
 
@@ -47,6 +52,16 @@ void usage(std::ostream& out) {
          "                     INBOX) in this node's store; needs a node's file (exit 0\n"
          "                     delivered, 67 no such account here, 75 try again later,\n"
          "                     77 refused for good)\n"
+         "  dns [--repeat N] [--pause SECONDS] mx|txt|a|aaaa|ptr NAME\n"
+         "                     ask the node's resolver (its \"dns\" settings); one record\n"
+         "                     a line (exit 0, 67 no such name or record, 75 temporary\n"
+         "                     failure); --repeat shows whether the cache answered\n"
+         "  spf CLIENT_IP SENDER [HELO]\n"
+         "                     print the Received-SPF header for this client and sender\n"
+         "  queue list         print the node's queued messages, one a line\n"
+         "  queue delete ID    remove a queued message (exit 0, 67 no such message)\n"
+         "  queue flush        ask the running node to retry every queued message now\n"
+         "                     (exit 75 when the node is not running)\n"
          "  hash-password [sha512|yescrypt]\n"
          "                     print a crypt(3) hash of the password on stdin, for users.map\n";
 }
@@ -146,6 +161,32 @@ int main(int argc, char** argv) {
         return kExitConfig;
       }
       return run_deliver(*config.node, args[0], args.size() == 2 ? args[1] : "", stdin, std::cerr);
+    }
+    if (command == "dns" || command == "spf") {
+      if (!config.node) {
+        std::cerr << "posternctl: " << config_file << ": node: missing; " << command
+                  << " needs the node's configuration file (its dns settings)\n";
+        return kExitConfig;
+      }
+      return command == "dns" ? run_dns(config.node->dns, args, std::cout, std::cerr)
+                              : run_spf(config.node->dns, config.node->smtp.hostname, args,
+                                        std::cout, std::cerr);
+    }
+    if (command == "queue") {
+      bool ok = (args.size() == 1 && (args[0] == "list" || args[0] == "flush")) ||
+                (args.size() == 2 && args[0] == "delete");
+      if (!ok) {
+        std::cerr << "posternctl: queue takes list, flush or delete ID\n";
+        return kExitUsage;
+      }
+      if (!config.node) {
+        std::cerr << "posternctl: " << config_file << ": node: missing; queue needs the node's "
+                  << "configuration file\n";
+        return kExitConfig;
+      }
+      if (args[0] == "list") return run_queue_list(config.node->queue.path, std::cout, std::cerr);
+      if (args[0] == "flush") return run_queue_flush(config.node->admin, std::cout, std::cerr);
+      return run_queue_delete(config.node->queue.path, args[1], std::cout, std::cerr);
     }
     std::cerr << "posternctl: unknown command '" << command << "'\n";
     usage(std::cerr);

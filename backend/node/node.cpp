@@ -5,6 +5,7 @@
 #include <ctime>
 #include <future>
 
+#include "backend/node/mail_transport.hpp"
 #include "core/log.hpp"
 #include "mapping/make_directory.hpp"
 
@@ -29,13 +30,15 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
   store_ = std::make_unique<store::Store>(config_.store_path, options);
   workers_ = std::make_unique<core::WorkerPool>(config_.worker_threads, config_.worker_queue);
   context_.reset(new NodeContext{config_, *directory_, *store_, *workers_, metrics_});
+  for (std::size_t i = 0; i < config_.threads; ++i)
+    loops_.push_back(std::make_unique<core::LoopThread>());
+  start_queue();
+  context_->queue = queue_.get();
   for (const auto& l : config_.listeners) {
     if (services_.count(l->protocol) == 0) {
       services_[l->protocol] = node_services().at(l->protocol)(*context_);
     }
   }
-  for (std::size_t i = 0; i < config_.threads; ++i)
-    loops_.push_back(std::make_unique<core::LoopThread>());
   listeners_.resize(loops_.size());
   // Listeners and the admin server live on their loops; a bind error on any
   // loop stops the start.
@@ -52,6 +55,11 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
       if (i == 0 && config_.admin) {
         admin_ = std::make_unique<core::AdminServer>(loop, *config_.admin, metrics_, config_.file,
                                                      "admin.address");
+        // posternctl queue flush: retry every deferred message now.
+        admin_->add_action("/queue/flush", [this] {
+          queue_->flush();
+          return std::string("queue flush requested\n");
+        });
       }
     } catch (...) {
       std::lock_guard lock(error_mutex);
@@ -75,6 +83,56 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
   }
 }
 
+void Node::start_queue() {
+  queue::QueueDeps deps{
+      .store = *store_,
+      .sync = config_.store_sync,
+      .workers = *workers_,
+      .metrics = metrics_,
+      .hostname = config_.smtp.hostname,
+      .postmaster = "postmaster@" + config_.smtp.primary_domain,
+      .nodes = config_.cluster_smtp,
+      .make_transport =
+          [this](core::EventLoop& loop) {
+            return make_mail_transport(loop, config_, *workers_, metrics_);
+          },
+      .local_domains = config_.smtp.local_domains,
+      .route_address = {},
+  };
+  // A DSN to one of our users is routed as RCPT TO would route it; the
+  // directory answers on loop 0.
+  core::EventLoop& directory_loop = loops_.front()->loop();
+  deps.route_address = [this, &directory_loop](const std::string& address,
+                                               std::function<void(queue::AddressRoute)> done) {
+    directory_->lookup(address, directory_loop,
+                       [this, done = std::move(done)](mapping::LookupResult r) {
+                         queue::AddressRoute route;
+                         route.detail = r.detail;
+                         if (r.status == mapping::LookupStatus::TempFail) {
+                           route.status = queue::AddressRoute::Status::TempFail;
+                         } else if (r.status == mapping::LookupStatus::NotFound) {
+                           route.status = queue::AddressRoute::Status::NotFound;
+                         } else {
+                           route.status = queue::AddressRoute::Status::Found;
+                           route.recipient.address = r.account.address;
+                           if (r.account.node == config_.name) {
+                             route.recipient.route = queue::Route::Local;
+                           } else {
+                             route.recipient.route = queue::Route::Node;
+                             route.recipient.node = r.account.node;
+                           }
+                         }
+                         done(std::move(route));
+                       });
+  };
+  queue_ = std::make_unique<queue::Queue>(config_.queue, std::move(deps));
+  try {
+    queue_->start();
+  } catch (const std::exception& e) {
+    throw core::ConfigError(config_.file, "queue.path", e.what());
+  }
+}
+
 Node::~Node() {
   // Listeners and sessions go with their loops' threads, before what they use.
   // Sessions still open after the drain go with their loops too.
@@ -83,6 +141,9 @@ Node::~Node() {
     for (auto& [name, s] : services_) s->close_all(loop);
     if (i == 0) admin_.reset();
   });
+  // The queue stops delivering (messages in flight stay queued for the next
+  // start); its loop's pending completions are dropped with it.
+  if (queue_) queue_->stop();
   // Worker jobs still running post their completions to the loops: finish
   // them while the loops still run (the completions find no session and do
   // nothing), then stop the loops.

@@ -8,6 +8,7 @@
 
 #include "backend/node/node_config.hpp"
 #include "backend/node/node_service.hpp"
+#include "backend/queue/queue.hpp"
 #include "core/admin_server.hpp"
 #include "core/event_loop.hpp"
 #include "core/listener.hpp"
@@ -30,6 +31,9 @@ class Node {
   std::size_t sessions() const;
 
  private:
+  // Creates the mail queue (after the loops: DSN routing asks the directory
+  // on loop 0) and starts it.
+  void start_queue();
   // Runs `fn` on every loop and waits for all of them.
   void on_every_loop(const std::function<void(std::size_t, core::EventLoop&)>& fn);
 
@@ -38,6 +42,7 @@ class Node {
   std::unique_ptr<mapping::Directory> directory_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<core::WorkerPool> workers_;
+  std::unique_ptr<queue::Queue> queue_;
   std::unique_ptr<NodeContext> context_;
   std::map<std::string, std::unique_ptr<NodeService>> services_;
   std::vector<std::unique_ptr<core::LoopThread>> loops_;

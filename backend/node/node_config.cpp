@@ -2,13 +2,115 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <thread>
 
 namespace postern::node {
 
+namespace {
+
+std::string host_name() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof buffer - 1) != 0 || buffer[0] == '\0') return "localhost";
+  return buffer;
+}
+
+std::string lower(std::string s) {
+  for (char& ch : s)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return s;
+}
+
+smtp::SmtpConfig parse_smtp(const core::ConfigNode* node, const std::string& primary_domain) {
+  smtp::SmtpConfig c;
+  c.primary_domain = lower(primary_domain);
+  c.hostname = host_name();
+  if (!c.primary_domain.empty()) c.local_domains.insert(c.primary_domain);
+  if (node == nullptr) return c;
+  node->allow_only({"hostname", "local_domains", "relay_networks", "max_message_size",
+                    "max_recipients", "max_received", "spf"});
+  c.hostname = node->string_or("hostname", c.hostname);
+  if (node->has("local_domains")) {
+    c.local_domains.clear();
+    for (const auto& d : node->strings_or("local_domains", {})) {
+      if (d.empty() || d.find_first_of(" @/") != std::string::npos)
+        node->fail("local_domains", fmt::format("expected domain names, found \"{}\"", d));
+      c.local_domains.insert(lower(d));
+    }
+  }
+  std::string bad;
+  auto relay = core::NetworkList::parse(node->strings_or("relay_networks", {}), &bad);
+  if (!relay)
+    node->fail("relay_networks",
+               fmt::format("expected networks such as 10.0.0.0/8, found \"{}\"", bad));
+  c.relay_networks = *relay;
+  c.max_message_size = static_cast<std::uint64_t>(
+      node->integer_or("max_message_size", 50LL * 1024 * 1024, 1024, 2LL * 1024 * 1024 * 1024));
+  c.max_recipients = static_cast<std::size_t>(node->integer_or("max_recipients", 1000, 1, 100'000));
+  c.max_received = static_cast<std::size_t>(node->integer_or("max_received", 30, 1, 1000));
+  const auto spf = node->choice_or("spf", {"reject", "tag", "ignore"}, "tag");
+  c.spf = spf == "reject" ? smtp::SpfPolicy::Reject
+          : spf == "tag"  ? smtp::SpfPolicy::Tag
+                          : smtp::SpfPolicy::Ignore;
+  return c;
+}
+
+queue::SmtpClientConfig parse_smtp_client(const core::ConfigNode* node, const std::string& host) {
+  queue::SmtpClientConfig c;
+  c.helo_name = host;
+  if (node == nullptr) return c;
+  node->allow_only({"port", "connect_timeout", "command_timeout", "max_per_destination",
+                    "reuse_idle", "starttls", "helo_name"});
+  c.port = static_cast<std::uint16_t>(node->integer_or("port", 25, 1, 65535));
+  c.connect_timeout = node->seconds_or("connect_timeout", 30, 0.1, 600);
+  c.command_timeout = node->seconds_or("command_timeout", 300, 0.1, 3600);
+  c.max_per_destination =
+      static_cast<std::size_t>(node->integer_or("max_per_destination", 20, 1, 1000));
+  c.reuse_idle = node->seconds_or("reuse_idle", 5, 0, 600);
+  c.starttls =
+      node->choice_or("starttls", {"opportunistic", "none"}, "opportunistic") == "opportunistic";
+  c.helo_name = node->string_or("helo_name", host);
+  return c;
+}
+
+void parse_mail_settings(const core::ConfigNode& root, NodeConfig& c) {
+  auto smtp_node = root.optional_child("smtp");
+  c.smtp = parse_smtp(smtp_node ? &*smtp_node : nullptr, c.directory.primary_domain);
+  auto client_node = root.optional_child("smtp_client");
+  c.smtp_client = parse_smtp_client(client_node ? &*client_node : nullptr, c.smtp.hostname);
+  // The queue lives next to the store by default: same filesystem, so local
+  // delivery links the queued file instead of copying it.
+  const std::string default_queue =
+      (std::filesystem::path(c.store_path).lexically_normal().parent_path() / "queue").string();
+  if (auto q = root.optional_child("queue")) {
+    c.queue = queue::QueueConfig::from_config(*q, default_queue);
+  } else {
+    c.queue.path = default_queue;
+  }
+  if (auto d = root.optional_child("dns")) c.dns = core::DnsConfig::from_config(*d);
+  if (auto cluster = root.optional_child("cluster")) {
+    for (const auto& name : cluster->keys()) {
+      auto entry = cluster->child(name);
+      entry.allow_only({"smtp"});
+      const auto text = entry.string("smtp");
+      auto ep = core::Endpoint::parse(text);
+      if (!ep || ep->port == 0)
+        entry.fail(
+            "smtp",
+            fmt::format("expected host:port of the node's SMTP listener, found \"{}\"", text));
+      c.cluster_smtp[name] = *ep;
+    }
+  }
+}
+
+}  // namespace
+
 NodeConfig load_node_config(const std::string& file, const std::set<std::string>& protocols) {
   auto root = core::load_config_file(file);
-  root.allow_only({"node", "tls", "listeners", "admin", "directory", "log"});
+  root.allow_only({"node", "tls", "listeners", "admin", "directory", "log", "smtp", "queue",
+                   "smtp_client", "dns", "cluster"});
   NodeConfig c;
   c.file = file;
 
@@ -59,6 +161,7 @@ NodeConfig load_node_config(const std::string& file, const std::set<std::string>
   }
   c.directory = mapping::parse_directory_config(root.child("directory"));
   if (auto log = root.optional_child("log")) c.log = core::LogConfig::from_config(*log);
+  parse_mail_settings(root, c);
   return c;
 }
 

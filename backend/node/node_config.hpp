@@ -8,18 +8,24 @@
 //     "listeners": [ {"name": "imap", "address": "127.0.0.1:11143", "tls": "starttls"}, ... ],
 //     "admin": { "address": "127.0.0.1:11090" },
 //     "directory": { ... },
-//     "log": { ... }
+//     "log": { ... },
+//     "smtp": { ... }, "queue": { ... }, "smtp_client": { ... }, "dns": { ... },
+//     "cluster": { "node2": { "smtp": "127.0.0.1:12025" } }
 //   }
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "backend/queue/queue_config.hpp"
+#include "backend/smtp/smtp_config.hpp"
 #include "backend/store/store_types.hpp"
+#include "core/dns_resolver.hpp"
 #include "core/listener.hpp"
 #include "core/log_config.hpp"
 #include "core/net_address.hpp"
@@ -51,6 +57,15 @@ struct NodeConfig {
   std::optional<core::Endpoint> admin;
   mapping::DirectoryConfig directory;
   core::LogConfig log;
+  // SMTP receiving and submission ("smtp"), the queue ("queue"), outgoing
+  // SMTP ("smtp_client"), the resolver ("dns"; also SPF's).
+  smtp::SmtpConfig smtp;
+  queue::QueueConfig queue;
+  queue::SmtpClientConfig smtp_client;
+  core::DnsConfig dns;
+  // Every node's SMTP listener by node name ("cluster": {"node2": {"smtp":
+  // "127.0.0.1:12025"}}): where mail for another node's account is relayed.
+  std::map<std::string, core::Endpoint> cluster_smtp;
 };
 
 // Throws core::ConfigError naming the file, the key and what was expected.

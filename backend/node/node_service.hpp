@@ -17,6 +17,10 @@
 
 namespace postern::node {
 
+namespace queue {
+class Queue;
+}
+
 // Everything a session may use. Owned by the Node; outlives every session.
 struct NodeContext {
   const NodeConfig& config;
@@ -25,6 +29,8 @@ struct NodeContext {
   core::WorkerPool& workers;
   core::MetricsRegistry& metrics;
   std::atomic<bool> draining{false};
+  // The mail queue (SMTP receiving hands messages to it); set by the Node.
+  queue::Queue* queue = nullptr;
 };
 
 class NodeService : public core::Service {

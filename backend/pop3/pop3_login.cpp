@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include "backend/pop3/pop3_session.hpp"
-#include "backend/pop3/sasl_plain.hpp"
+#include "backend/node/sasl_plain.hpp"
 #include "core/log.hpp"
 
 namespace postern::node::pop3 {

@@ -33,8 +33,8 @@ struct Envelope {
   std::string sender;  // reverse-path address; "" = null sender (never bounced to)
   std::vector<Recipient> recipients;
   // RFC 3461 MAIL parameters, as sent.
-  std::string ret;    // "FULL" | "HDRS" | ""
-  std::string envid;  // xtext
+  std::string ret;         // "FULL" | "HDRS" | ""
+  std::string envid;       // xtext
   bool eight_bit = false;  // BODY=8BITMIME
   bool smtputf8 = false;
   // Where it came from, for logs and the DSN: "helo [ip]", the AUTH login.

@@ -23,14 +23,23 @@
 // files are removed. A crash between a delivery and the removal delivers
 // again after restart: a duplicate, never a loss.
 //
-// THREADING: receive()/commit() are BLOCKING and thread-safe (worker pool).
-// start()/stop() from the node's main thread. The scheduler runs on a loop
-// of its own (LoopThread) and uses the node's WorkerPool for disk work.
+// THREADING: receive()/commit() are BLOCKING and thread-safe (worker pool);
+// call start() first (it creates the folders). start()/stop() from the
+// node's main thread. The scheduler runs on a loop of its own (LoopThread)
+// and uses the node's WorkerPool for disk work (store appends, envelope
+// rewrites, DSNs); stop() waits for those jobs.
+//
+// Files and their crash rules: queue_spool.hpp. The scheduler:
+// delivery_scheduler.hpp. A message committed in this run keeps the MIME
+// meta MessageSpool computed while it was written, so local delivery never
+// parses it again; one recovered at start-up is parsed once, on a worker,
+// before its first local delivery (not in start(), which stays quick).
 #pragma once
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,16 +56,6 @@
 
 namespace postern::node::queue {
 
-  // Past this age a temporarily failing recipient is bounced.
-  std::chrono::seconds max_lifetime{5 * 24 * 3600};
-  std::size_t max_deliveries = 100;  // messages being delivered at once
-  // The "queue" object of a node file:
-  //   {"path": "../var/node1/queue", "retry_schedule": [60, 300, 900, 3600],
-  //    "max_lifetime": 432000, "max_deliveries": 100}
-  // `default_path` when "path" is absent. Throws ConfigError naming the key.
-  static QueueConfig from_config(const core::ConfigNode& node, const std::string& default_path);
-};
-
 // One message being received. Not thread-safe; BLOCKING.
 class Incoming {
  public:
@@ -64,6 +63,10 @@ class Incoming {
   // Appends bytes of the message (CRLF line ends; bare LF become CRLF).
   virtual tl::expected<void, std::string> write(std::string_view bytes) = 0;
   virtual std::uint64_t size() const = 0;
+  // The id commit() will give this message, known from the start so that a
+  // Received header can name it (RFC 5321 4.4 "id"). Another is chosen only
+  // if that name is taken in the spool, which unique ids make a "never".
+  virtual const std::string& id() const = 0;
 };
 
 // What posternctl queue list shows.
@@ -73,17 +76,36 @@ struct QueueEntry {
   std::uint64_t size = 0;
 };
 
+// The answer of QueueDeps::route_address.
+struct AddressRoute {
+  enum class Status { Found, NotFound, TempFail };
+  Status status = Status::TempFail;
+  // Found: address (canonical), route (Local or Node) and node set.
+  Recipient recipient;
+  std::string detail;  // why not, for the log
+};
+
 struct QueueDeps {
   store::Store& store;
   store::SyncMode sync;
   core::WorkerPool& workers;
   core::MetricsRegistry& metrics;
-  std::string hostname;  // this node's host name: DSN Reporting-MTA, Received
+  std::string hostname;    // this node's host name: DSN Reporting-MTA, Received
   std::string postmaster;  // From: of DSNs, e.g. "postmaster@example.com"
   // Another node's SMTP listener, by node name (NodeConfig "cluster").
   std::map<std::string, core::Endpoint> nodes;
   // Makes the transport for Route::Node and Route::Mx on the queue's loop.
   std::function<std::unique_ptr<RemoteTransport>(core::EventLoop&)> make_transport;
+  // Routing a DSN to the original sender. A sender whose domain (lower case)
+  // is not in `local_domains` goes out by MX. One in them is looked up with
+  // `route_address`, as RCPT TO would be: it must not block, and calls `done`
+  // exactly once, on any thread. Found: the DSN is queued to that route;
+  // NotFound: the DSN is dropped (logged); TempFail: the failed recipients
+  // stay queued and the DSN is tried again at the next attempt. Without
+  // `route_address`, a local sender is taken as Route::Local, as given.
+  std::set<std::string> local_domains;
+  std::function<void(const std::string& address, std::function<void(AddressRoute)> done)>
+      route_address;
 };
 
 class Queue {
@@ -101,12 +123,16 @@ class Queue {
   // messages stay queued). Returns when the queue's loop has stopped.
   void stop();
 
-  tl::expected<std::unique_ptr<Incoming>, std::string> receive();
+  // `id`: the message's queue id, when the caller picked it already
+  // (make_queue_id(), queue_id.hpp) to name it in a header; "" for a new one.
+  tl::expected<std::unique_ptr<Incoming>, std::string> receive(std::string id = {});
   // Durable when it returns; the id is what the 250 reply reports.
   tl::expected<std::string, std::string> commit(std::unique_ptr<Incoming> message,
                                                 Envelope envelope);
 
-  // Retries every deferred message now (posternctl queue flush). Thread-safe.
+  // Retries every deferred message now (posternctl queue flush, through the
+  // admin listener's POST /queue/flush); one being delivered is retried as
+  // soon as that attempt ends, if it is still pending. Thread-safe.
   void flush();
   std::size_t size() const;  // messages queued. Thread-safe.
 
@@ -119,8 +145,13 @@ class Queue {
 };
 
 // For posternctl, on a queue folder (the node may be running): BLOCKING.
+// Messages in id (arrival) order; one being committed or removed right now is
+// left out.
 tl::expected<std::vector<QueueEntry>, std::string> list_queue(const std::string& path);
-// Removes one message. false when no such id.
+// Removes one message. false when no such id. An id that is not a queue id
+// (queue_id.hpp: is_queue_id) is an error, never part of a path. A running
+// node notices at the message's next attempt (its file is gone) and drops it;
+// an attempt already under way may still deliver it.
 tl::expected<bool, std::string> delete_queued(const std::string& path, const std::string& id);
 
 }  // namespace postern::node::queue

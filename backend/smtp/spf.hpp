@@ -20,8 +20,8 @@ std::string_view spf_result_name(SpfResult r);
 
 struct SpfRequest {
   core::IpAddress client;
-  std::string sender;  // MAIL FROM address, "" for the null sender
-  std::string helo;    // HELO/EHLO domain
+  std::string sender;    // MAIL FROM address, "" for the null sender
+  std::string helo;      // HELO/EHLO domain
   std::string receiver;  // this node's host name, for the %{r} macro and the header
 };
 

@@ -9,7 +9,8 @@ r"""A running postern-node for integration tests.
 
 The node listens on free loopback ports, keeps its store in a temp folder and
 logs to a file (node.log(), node.wait_log()). The listeners are named
-"imap" (STARTTLS), "imaps" (implicit TLS), "pop3" (STLS), "pop3s"; pass
+"imap" (STARTTLS), "imaps" (implicit TLS), "pop3" (STLS), "pop3s", "smtp",
+"submission" (STARTTLS) and "submissions" (implicit TLS); pass
 `listeners=` to create only some (a protocol the build does not serve yet
 makes the configuration invalid). Set POSTERN_KEEP_NODE=1 to keep the temp
 folders after cleanup() for debugging.
@@ -45,6 +46,9 @@ LISTENER_KINDS = {
     "imaps": ("imap", "implicit"),
     "pop3": ("pop3", "starttls"),
     "pop3s": ("pop3", "implicit"),
+    "smtp": ("smtp", "starttls"),
+    "submission": ("submission", "starttls"),
+    "submissions": ("submission", "implicit"),
 }
 
 _cert_dir = None
@@ -138,6 +142,12 @@ class Node:
     def _write_config(self):
         with open(self.config_path, "w") as f:
             json.dump(self.config(), f, indent=2)
+
+    def update_extra(self, extra):
+        """Merges top-level sections into the configuration (e.g. "cluster",
+        which needs every node's ports) and rewrites the file."""
+        self._extra.update(copy.deepcopy(extra))
+        self._write_config()
 
     def port(self, listener):
         return self._ports[listener]

@@ -186,7 +186,7 @@ TEST_CASE("smtp command: bad MAIL/RCPT paths are 501") {
            "RCPT TO:<a@b",
            "MAIL FROM:<\xff@b>",
            "MAIL FROM:<\xc3\x28@b>",
-           "RCPT TO:<admin>",
+           "RCPT TO:<admin@>",
            "MAIL FROM:<postmaster>",
        }) {
     INFO(line);
@@ -205,6 +205,13 @@ TEST_CASE("smtp command: RCPT TO paths") {
   CHECK_FALSE(pm.path.postmaster);
   CHECK(pm.path.domain == "example.org");
   CHECK(ok("RCPT TO: <bob@example.org>").path.address() == "bob@example.org");
+  // Unqualified recipients are left for the session to complete; senders are not.
+  auto bare = ok("RCPT TO:<alice>");
+  CHECK(bare.path.domain.empty());
+  CHECK_FALSE(bare.path.postmaster);
+  CHECK(bare.path.address() == "alice");
+  CHECK(error_code("MAIL FROM:<alice>") == 501);
+  CHECK(error_code("RCPT TO:<alice") == 501);
 }
 
 TEST_CASE("smtp command: ESMTP parameters") {

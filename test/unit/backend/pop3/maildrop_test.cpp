@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "backend/pop3/maildrop_locks.hpp"
-#include "backend/pop3/sasl_plain.hpp"
+#include "backend/node/sasl_plain.hpp"
 
 using namespace postern::node;
 using namespace postern::node::pop3;

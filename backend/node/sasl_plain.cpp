@@ -1,10 +1,10 @@
-#include "backend/pop3/sasl_plain.hpp"
+#include "backend/node/sasl_plain.hpp"
 
 #include <strings.h>
 
 #include "backend/mime/encoded_words.hpp"
 
-namespace postern::node::pop3 {
+namespace postern::node {
 
 std::string_view plain_error_name(PlainError e) {
   switch (e) {
@@ -41,4 +41,4 @@ tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view respons
   return PlainCredentials{std::string(authcid), core::Secret(std::string(password))};
 }
 
-}  // namespace postern::node::pop3
+}  // namespace postern::node

@@ -10,7 +10,7 @@
 
 #include "core/secret.hpp"
 
-namespace postern::node::pop3 {
+namespace postern::node {
 
 struct PlainCredentials {
   std::string user;
@@ -18,7 +18,7 @@ struct PlainCredentials {
 };
 
 enum class PlainError {
-  BadBase64,     // not base64 (RFC 5034: reply -ERR, the exchange ends)
+  BadBase64,     // not base64: the exchange ends (POP3 -ERR, SMTP 501)
   Malformed,     // not two NULs, or an empty user or password
   Impersonation  // authzid names another user
 };
@@ -27,4 +27,4 @@ std::string_view plain_error_name(PlainError e);
 // `response` is the base64 text as sent ("=" is the empty response of RFC 5034).
 tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view response);
 
-}  // namespace postern::node::pop3
+}  // namespace postern::node
