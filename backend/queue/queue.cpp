@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <future>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include "backend/delivery/message_spool.hpp"
 #include "backend/queue/delivery_scheduler.hpp"
 #include "backend/queue/group_sync.hpp"
+#include "backend/queue/local_transport.hpp"
 #include "backend/queue/queue_id.hpp"
 #include "backend/queue/queue_spool.hpp"
 #include "core/log.hpp"
@@ -146,7 +148,12 @@ tl::expected<std::string, std::string> Queue::commit(std::unique_ptr<Incoming> m
   // The group sync below makes the file durable, with everyone else's.
   auto received = incoming->spool().finish(delivery::MessageSpool::Durability::ByStore);
   if (!received) return tl::unexpected(received.error());
+  return commit_received(incoming->id(), std::move(*received), std::move(envelope));
+}
 
+tl::expected<std::string, std::string> Queue::commit_received(const std::string& wanted_id,
+                                                              store::NewMessage received,
+                                                              Envelope envelope) {
   auto now = static_cast<std::int64_t>(std::time(nullptr));
   envelope.arrival = now;
   envelope.next_attempt = now;
@@ -159,10 +166,10 @@ tl::expected<std::string, std::string> Queue::commit(std::unique_ptr<Incoming> m
   const QueueSpool& spool = impl_->spool;
   std::string id;
   for (int tries = 0; id.empty(); ++tries) {
-    std::string candidate = tries == 0 ? incoming->id() : make_queue_id();
-    auto adopted = spool.adopt_message(received->source_path, candidate);
+    std::string candidate = tries == 0 ? wanted_id : make_queue_id();
+    auto adopted = spool.adopt_message(received.source_path, candidate);
     if (!adopted || (!*adopted && tries == 8)) {
-      ::unlink(received->source_path.c_str());
+      ::unlink(received.source_path.c_str());
       return tl::unexpected(adopted ? std::string("no free queue id") : adopted.error());
     }
     if (*adopted) id = candidate;
@@ -181,11 +188,60 @@ tl::expected<std::string, std::string> Queue::commit(std::unique_ptr<Incoming> m
       .kv("queue_id", id)
       .kv("from", envelope.sender)
       .kv("recipients", envelope.recipients.size())
-      .kv("size", received->size)
+      .kv("size", received.size)
       .kv("bounce", envelope.is_bounce);
-  impl_->hand_over(
-      QueuedMessage{id, std::move(envelope), received->size, std::move(received->meta)});
+  impl_->hand_over(QueuedMessage{id, std::move(envelope), received.size, std::move(received.meta)});
   return id;
+}
+
+tl::expected<std::string, std::string> Queue::accept(std::unique_ptr<Incoming> message,
+                                                     Envelope envelope) {
+  auto* incoming = dynamic_cast<SpoolIncoming*>(message.get());
+  if (incoming == nullptr) return tl::unexpected(std::string("not an Incoming of this queue"));
+  const auto direct = [](const Recipient& r) {
+    return r.route == Route::Local && r.notify.find("SUCCESS") == std::string::npos &&
+           r.notify.find("success") == std::string::npos;
+  };
+  if (std::none_of(envelope.recipients.begin(), envelope.recipients.end(), direct))
+    return commit(std::move(message), std::move(envelope));
+
+  const std::string id = incoming->id();
+  // The store makes the file durable with its own group sync.
+  auto received = incoming->spool().finish(delivery::MessageSpool::Durability::ByStore);
+  if (!received) return tl::unexpected(received.error());
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  std::vector<Recipient> rest;
+  for (Recipient& r : envelope.recipients) {
+    if (!direct(r)) {
+      rest.push_back(std::move(r));
+      continue;
+    }
+    LocalResult result = deliver_to_store(
+        impl_->deps.store, LocalJob{r, received->source_path, received->size, received->meta, now});
+    const bool delivered = result.outcome.status == RecipientOutcome::Status::Delivered;
+    core::log_info("queue_delivery")
+        .kv("queue_id", id)
+        .kv("to", r.address)
+        .kv("route", "local")
+        .kv("result", delivered ? "delivered" : "deferred")
+        .kv("reply", result.outcome.reply)
+        .kv("remote_mta", "")
+        .kv("attempts", 1)
+        .kv("delay", 0);
+    impl_->deps.metrics
+        .counter("postern_queue_deliveries_total", "Delivery attempts per recipient",
+                 {{"route", "local"}, {"result", delivered ? "delivered" : "deferred"}})
+        .inc();
+    // Not stored now (busy, quota...): the queue tries again and bounces if it must.
+    if (!delivered) rest.push_back(std::move(r));
+  }
+  if (rest.empty()) {
+    // Every account has its own link; the spool's name goes.
+    ::unlink(received->source_path.c_str());
+    return id;
+  }
+  envelope.recipients = std::move(rest);
+  return commit_received(id, std::move(*received), std::move(envelope));
 }
 
 void Queue::flush() {

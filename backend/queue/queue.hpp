@@ -130,6 +130,18 @@ class Queue {
   tl::expected<std::string, std::string> commit(std::unique_ptr<Incoming> message,
                                                 Envelope envelope);
 
+  // What the SMTP server calls at the end of DATA: the recipients of this
+  // node (Route::Local, NOTIFY without SUCCESS) are stored at once, the
+  // message file linked into each account with the group commit of
+  // store::append_grouped, and only what remains (other routes, a local
+  // recipient the store could not take now) is committed to the queue. For
+  // mail to local users (most of a node's mail) that saves the queue's files
+  // and their removal, and the message is in the mailbox before the 250.
+  // Durable when it returns, like commit(); the id names the message in logs
+  // either way. BLOCKING.
+  tl::expected<std::string, std::string> accept(std::unique_ptr<Incoming> message,
+                                                Envelope envelope);
+
   // Retries every deferred message now (posternctl queue flush, through the
   // admin listener's POST /queue/flush); one being delivered is retried as
   // soon as that attempt ends, if it is still pending. Thread-safe.
@@ -139,6 +151,11 @@ class Queue {
   const QueueConfig& config() const { return config_; }
 
  private:
+  // commit() after the spool is finished: names the file `wanted_id` (or
+  // another id if taken), writes the envelope, syncs, hands it over.
+  tl::expected<std::string, std::string> commit_received(const std::string& wanted_id,
+                                                         store::NewMessage received,
+                                                         Envelope envelope);
   struct Impl;
   QueueConfig config_;
   std::unique_ptr<Impl> impl_;

@@ -385,7 +385,7 @@ void SmtpSession::commit_message() {
           sink->incoming = std::move(*incoming);
         }
         if (auto w = sink->incoming->write(bytes); !w) return tl::unexpected(w.error());
-        return queue->commit(std::move(sink->incoming), std::move(envelope));
+        return queue->accept(std::move(sink->incoming), std::move(envelope));
       },
       [size](SmtpSession& self, tl::expected<std::string, std::string> id) {
         if (id) {

@@ -4,7 +4,7 @@ same load, side by side. Run through scripts/bench, which installs Postfix
 and Dovecot LMTP and builds what is needed; see README.md "Benchmarks".
 
     smtp_bench.py --build DIR [--messages N] [--quick] [--only postern|postfix]
-                  [--out FILE] [--keep]
+                  [--out FILE] [--keep] [--max-load L]
 
 The load is Postfix's smtp-source: N messages of 10 KB, 20 sessions in
 parallel (a new connection per message, smtp-source's default), one
@@ -125,7 +125,18 @@ def measure(system, messages):
     }
 
 
-def run_system(system, messages):
+def settle(max_load, timeout=240):
+    """Flushes what the previous system left dirty and waits (up to `timeout`
+    s) for the 1-minute load average to fall below `max_load`: its writeback
+    and blocked threads must not be charged to the next system."""
+    os.sync()
+    deadline = time.monotonic() + timeout
+    while max_load and os.getloadavg()[0] >= max_load and time.monotonic() < deadline:
+        time.sleep(5)
+
+
+def run_system(system, messages, max_load=None):
+    settle(max_load)
     try:
         system.start()
         load = os.getloadavg()
@@ -169,6 +180,9 @@ def main():
     ap.add_argument("--only", choices=["postern", "postfix"])
     ap.add_argument("--out", default="test-artifacts/bench-smtp.json")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--max-load", type=float, default=1.5,
+                    help="before each system, wait (at most 4 minutes) for the load average "
+                         "to fall below this (default 1.5; 0 = do not wait)")
     args = ap.parse_args()
     messages = args.messages or (500 if args.quick else 5000)
     load = os.getloadavg()
@@ -188,7 +202,7 @@ def main():
         fsyncs = fsync_rate(base)
         for system in systems:
             try:
-                results[system.label] = run_system(system, messages)
+                results[system.label] = run_system(system, messages, args.max_load)
             except Exception as e:  # one system failing must not lose the other
                 print(f"smtp bench: {system.label} failed: {e}", file=sys.stderr)
                 results[system.label] = {"error": str(e)}
