@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <fmt/format.h>
 #include <cmath>
 #include <filesystem>
@@ -149,8 +151,8 @@ std::vector<std::chrono::milliseconds> ConfigNode::seconds_list_or(
     double max_seconds) const {
   const auto* j = find(key);
   if (j == nullptr) return fallback;
-  auto expected = fmt::format("expected a non-empty array of seconds from {} to {}", min_seconds,
-                              max_seconds);
+  auto expected =
+      fmt::format("expected a non-empty array of seconds from {} to {}", min_seconds, max_seconds);
   if (!j->is_array() || j->empty()) fail(key, expected);
   std::vector<std::chrono::milliseconds> out;
   for (const auto& item : *j) {

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
-#include <nlohmann/json.hpp>
+// Only the declaration: json.hpp costs every file that includes it almost two
+// seconds of parsing, and only config.cpp reads JSON through it.
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>

@@ -30,7 +30,7 @@ smtp::SmtpConfig parse_smtp(const core::ConfigNode* node, const std::string& pri
   if (!c.primary_domain.empty()) c.local_domains.insert(c.primary_domain);
   if (node == nullptr) return c;
   node->allow_only({"hostname", "local_domains", "relay_networks", "max_message_size",
-                    "max_recipients", "max_received", "spf"});
+                    "max_recipients", "max_received", "spf", "spf_timeout"});
   c.hostname = node->string_or("hostname", c.hostname);
   if (node->has("local_domains")) {
     c.local_domains.clear();
@@ -51,6 +51,7 @@ smtp::SmtpConfig parse_smtp(const core::ConfigNode* node, const std::string& pri
   c.max_recipients = static_cast<std::size_t>(node->integer_or("max_recipients", 1000, 1, 100'000));
   c.max_received = static_cast<std::size_t>(node->integer_or("max_received", 30, 1, 1000));
   const auto spf = node->choice_or("spf", {"reject", "tag", "ignore"}, "tag");
+  c.spf_timeout = node->seconds_or("spf_timeout", 20, 0.1, 600);
   c.spf = spf == "reject" ? smtp::SpfPolicy::Reject
           : spf == "tag"  ? smtp::SpfPolicy::Tag
                           : smtp::SpfPolicy::Ignore;

@@ -8,13 +8,15 @@
 //     "max_message_size": 52428800,          // SIZE; 552 5.3.4 above it
 //     "max_recipients": 1000,                // 452 4.5.3 above it
 //     "max_received": 30,                    // 554 5.4.6 above it (loop)
-//     "spf": "tag"                           // "reject" | "tag" | "ignore"
+//     "spf": "tag",                          // "reject" | "tag" | "ignore"
+//     "spf_timeout": 20                      // seconds; then the result is temperror
 //   }
 //
 // Listeners with "protocol": "smtp" receive mail (port 25's rules: AUTH not
 // offered); "protocol": "submission" serves the node's users (AUTH required
 // before MAIL, senders limited to the user's own addresses).
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -35,6 +37,8 @@ struct SmtpConfig {
   std::size_t max_recipients = 1000;
   std::size_t max_received = 30;
   SpfPolicy spf = SpfPolicy::Tag;
+  // RFC 7208 4.6.4: an evaluation still running after this is a temperror.
+  std::chrono::milliseconds spf_timeout{20'000};
 };
 
 }  // namespace postern::node::smtp

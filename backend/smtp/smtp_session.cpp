@@ -22,6 +22,11 @@ constexpr std::size_t kFeedBytes = 16 * 1024;
 // Command lines: RFC 5321 says 512 octets; Postfix accepts 2048 and AUTH
 // responses (RFC 4954 4) may be longer still.
 constexpr std::size_t kMaxLine = 4096;
+std::string domain_of_sender(const SpfRequest& r) {
+  const auto at = r.sender.rfind('@');
+  return at == std::string::npos ? r.helo : r.sender.substr(at + 1);
+}
+
 // A pipelining client that does not read its replies stops being read above
 // this much unsent output.
 constexpr std::size_t kReplyHighWater = 256 * 1024;
@@ -52,15 +57,24 @@ SmtpSession::SmtpSession(SmtpContext& context, core::EventLoop& loop, core::DnsR
       client_ip_(accepted.peer.ip),
       client_text_(accepted.peer.ip.to_string()),
       codec_(core::smtp::LineLimits{kMaxLine}),
-      delay_(loop, [this] {
-        // The timer dies with the session, so `this` is alive here.
-        reply_raw(pending_reply_);
-        if (failed_logins_ >= listener_.errors.max_failed_logins) {
-          close_reason_ = "too_many_failed_logins";
-          reply_and_close(421, "4.7.0", "Too many failed authentications, closing connection");
-          return;
-        }
-        finish_command();
+      delay_(loop,
+             [this] {
+               // The timer dies with the session, so `this` is alive here.
+               reply_raw(pending_reply_);
+               if (failed_logins_ >= listener_.errors.max_failed_logins) {
+                 close_reason_ = "too_many_failed_logins";
+                 reply_and_close(421, "4.7.0",
+                                 "Too many failed authentications, closing connection");
+                 return;
+               }
+               finish_command();
+             }),
+      spf_deadline_(loop, [this] {
+        SpfVerdict late;
+        late.result = SpfResult::TempError;
+        late.domain = domain_of_sender(*spf_pending_);
+        late.problem = "no SPF answer in time (smtp.spf_timeout)";
+        on_spf(std::move(late));
       }) {
   ++ctx_.open_sessions;
   ctx_.metrics.sessions().add(1);

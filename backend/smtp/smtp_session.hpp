@@ -29,6 +29,7 @@
 #include "backend/smtp/data_reader.hpp"
 #include "backend/smtp/header_scan.hpp"
 #include "backend/smtp/smtp_context.hpp"
+#include "backend/smtp/spf.hpp"
 #include "core/connection.hpp"
 #include "core/dns_resolver.hpp"
 #include "core/event_loop.hpp"
@@ -100,9 +101,12 @@ class SmtpSession final : public core::Connection::Handler,
   void begin_login(std::string user, core::Secret password);
   void on_login(LoginResult result);
   void xclient(const core::smtp::Command& c);
+  // The user (and their aliases: the senders they may use) after AUTH or XCLIENT LOGIN.
+  void set_authenticated(const std::string& address, const std::vector<std::string>& aliases);
 
   // MAIL, RCPT, DATA (smtp_session_mail.cpp).
   void mail(const core::smtp::Command& c);
+  void on_spf(SpfVerdict verdict);
   void mail_accepted();
   bool sender_allowed(const std::string& address) const;
   void rcpt(const core::smtp::Command& c);
@@ -151,6 +155,12 @@ class SmtpSession final : public core::Connection::Handler,
 
   Transaction tx_;
   std::uint64_t messages_ = 0;
+
+  // SPF of the MAIL in progress: the request, and a deadline after which the
+  // answer counts as temperror (a later one is dropped by its generation).
+  std::optional<SpfRequest> spf_pending_;
+  std::uint64_t spf_generation_ = 0;
+  core::Timer spf_deadline_;
 
   // DATA phase.
   bool in_data_ = false;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "backend/mime/encoded_words.hpp"
+#include "backend/mime/text.hpp"
 #include "backend/node/sasl_plain.hpp"
 #include "backend/smtp/smtp_session.hpp"
 #include "core/log.hpp"
@@ -16,12 +17,6 @@ using core::smtp::Command;
 using core::smtp::XclientAttribute;
 
 constexpr std::chrono::milliseconds kFailedLoginDelay{1000};
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -169,10 +164,8 @@ void SmtpSession::on_login(LoginResult result) {
       .kv("result", ok ? std::string_view("ok") : login_outcome_name(result.outcome))
       .kv("detail", result.detail);
   if (ok) {
-    auth_user_ = result.account.address.empty() ? user : result.account.address;
-    auth_addresses_.clear();
-    auth_addresses_.push_back(lower(auth_user_));
-    for (const auto& alias : result.account.aliases) auth_addresses_.push_back(lower(alias));
+    set_authenticated(result.account.address.empty() ? user : result.account.address,
+                      result.account.aliases);
     reply(235, "2.7.0", "Authentication successful");
     finish_command();
     return;
@@ -185,6 +178,13 @@ void SmtpSession::on_login(LoginResult result) {
   ++failed_logins_;
   pending_reply_ = "535 5.7.8 Authentication credentials invalid\r\n";
   delay_.arm(kFailedLoginDelay);  // busy_ stays set until the timer replies
+}
+
+void SmtpSession::set_authenticated(const std::string& address,
+                                    const std::vector<std::string>& aliases) {
+  auth_user_ = address;
+  auth_addresses_ = {mime::ascii_lower(address)};
+  for (const auto& alias : aliases) auth_addresses_.push_back(mime::ascii_lower(alias));
 }
 
 void SmtpSession::xclient(const Command& c) {
@@ -248,9 +248,8 @@ void SmtpSession::xclient(const Command& c) {
       self->conn_->close_after_flush();
       return;
     }
-    self->auth_user_ = r.status == mapping::LookupStatus::Found ? r.account.address : login;
-    self->auth_addresses_ = {lower(self->auth_user_)};
-    for (const auto& alias : r.account.aliases) self->auth_addresses_.push_back(lower(alias));
+    self->set_authenticated(r.status == mapping::LookupStatus::Found ? r.account.address : login,
+                            r.account.aliases);
     self->reply_raw(fmt::format("220 {} ESMTP Postern\r\n", self->ctx_.config.hostname));
     self->finish_command();
   });

@@ -8,7 +8,7 @@ import smtplib
 import time
 import unittest
 
-from lib.dnsmasq import Dnsmasq
+from lib.dnsmasq import Dnsmasq, SilentDns
 from lib.node import Node
 from lib.postern import posternctl
 from lib.slapd import Slapd
@@ -202,6 +202,32 @@ class DeliveryTest(unittest.TestCase):
         got = wait_subject(node, "alice", "tagged fail")
         self.assertEqual(len(got), 1)
         self.assertIn(b"Received-SPF: fail", got[0])
+
+
+class SpfTimeoutTest(unittest.TestCase):
+    def test_dns_that_never_answers_gives_temperror_after_spf_timeout(self):
+        with Slapd() as ldap, SilentDns() as silent:
+            node = Node(ldap, listeners=("imap", "smtp"),
+                        extra={"smtp": smtp_settings(spf="reject", spf_timeout=1),
+                               "dns": {"nameservers": [{"address": f"127.0.0.1:{silent.port}",
+                                                        "priority": 1}],
+                                       "timeout": 5, "retries": 2}})
+            node.start()
+            try:
+                s = smtplib.SMTP("127.0.0.1", node.port("smtp"), timeout=30)
+                s.ehlo("client.test")
+                started = time.monotonic()
+                # Not a fail: accepted even with "reject", and tagged temperror.
+                self.assertEqual(s.mail("x@slow.test")[0], 250)
+                self.assertLess(time.monotonic() - started, 4)
+                s.rcpt("alice@example.com")
+                self.assertEqual(s.data(message("slow spf", sender="x@slow.test"))[0], 250)
+                s.quit()
+                got = wait_subject(node, "alice", "slow spf")
+                self.assertEqual(len(got), 1)
+                self.assertIn(b"Received-SPF: temperror", got[0])
+            finally:
+                node.cleanup()
 
 
 if __name__ == "__main__":
