@@ -236,10 +236,10 @@ void DeliveryScheduler::write_back(const std::shared_ptr<Item>& item, Envelope e
     if (all_done(envelope)) {
       removed = spool.remove(id);
     } else {
-      // Not synced: if a crash loses this update, the older envelope says
-      // these recipients are still pending and they are delivered again, a
-      // duplicate and never a loss. A sync here would cost one journal
-      // commit per deferred message and attempt.
+      // The new envelope's data is synced before it replaces the old one
+      // (rewrite_envelope), the rename is not: if a crash loses the rename,
+      // the older envelope says these recipients are still pending and they
+      // are delivered again, a duplicate and never a loss.
       auto rewritten = spool.rewrite_envelope(id, envelope);
       if (!rewritten) {
         core::log_error("queue_envelope_write_failed")

@@ -115,6 +115,11 @@ tl::expected<bool, std::string> QueueSpool::rewrite_envelope(const std::string& 
   store::UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) return tl::unexpected(errno_text("create", tmp, errno));
   auto w = write_all(fd.get(), encode_envelope(envelope), tmp);
+  // The new text must be on disk before its name replaces the old one: a
+  // rename that reaches the disk ahead of the data would leave an empty or
+  // torn envelope after a crash, and the message undeliverable (ext4 without
+  // a journal, or with delayed allocation, gives no such ordering).
+  if (w && ::fdatasync(fd.get()) != 0) w = tl::unexpected(errno_text("fdatasync", tmp, errno));
   if (w && ::close(fd.release()) != 0) w = tl::unexpected(errno_text("close", tmp, errno));
   if (w && ::rename(tmp.c_str(), path.c_str()) != 0)
     w = tl::unexpected(errno_text("rename", tmp, errno));
