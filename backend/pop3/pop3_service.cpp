@@ -2,29 +2,10 @@
 
 namespace postern::node::pop3 {
 
-Pop3Service::~Pop3Service() {
-  // The node calls close_all() on every loop first. A session still here
-  // belongs to a loop that is gone: freeing its connection would touch a
-  // freed event base, so it is left to the process's exit.
-  for (auto& [loop, sessions] : by_loop_) {
-    for (auto& [raw, session] : sessions) new std::shared_ptr<Pop3Session>(std::move(session));
-  }
-}
-
-Pop3Service::Sessions& Pop3Service::sessions_of(core::EventLoop& loop) {
-  std::lock_guard guard(mutex_);
-  return by_loop_[&loop];  // std::map: references stay valid
-}
-
 void Pop3Service::accept(core::EventLoop& loop, core::Accepted connection) {
-  Sessions& sessions = sessions_of(loop);
-  auto session = std::make_shared<Pop3Session>(ctx_, loop, std::move(connection),
-                                               [&loop, &sessions](Pop3Session* s) {
-                                                 // Called from the connection's on_closed: destroy
-                                                 // on the next turn.
-                                                 loop.post([&sessions, s] { sessions.erase(s); });
-                                               });
-  sessions.emplace(session.get(), session);
+  auto session =
+      std::make_shared<Pop3Session>(ctx_, loop, std::move(connection), sessions_.ended(loop));
+  sessions_.add(loop, session);
   session->start();
 }
 
@@ -41,16 +22,13 @@ std::string Pop3Service::refusal(core::FlowVerdict verdict) const {
 }
 
 void Pop3Service::drain(core::EventLoop& loop) {
-  Sessions& sessions = sessions_of(loop);
-  // drain() may close a session, whose removal is posted: iterating is safe.
-  for (auto& [raw, session] : sessions) session->drain();
+  sessions_.for_each(loop, [](Pop3Session& s) { s.drain(); });
 }
 
 void Pop3Service::close_all(core::EventLoop& loop) {
-  Sessions doomed;
-  doomed.swap(sessions_of(loop));
+  auto doomed = sessions_.take(loop);
   for (auto& [raw, session] : doomed) session->close("shutdown");
-  // Destroyed here, on their loop; the removals they posted find nothing.
+  // Destroyed here, on their loop.
 }
 
 std::unique_ptr<NodeService> make_pop3_service(NodeContext& node) {

@@ -2,12 +2,10 @@
 // keeps them per loop, drains them, counts them.
 #pragma once
 
-#include <map>
 #include <memory>
-#include <mutex>
-#include <unordered_map>
 
 #include "backend/node/node_service.hpp"
+#include "backend/node/session_registry.hpp"
 #include "backend/pop3/pop3_context.hpp"
 #include "backend/pop3/pop3_session.hpp"
 
@@ -18,7 +16,6 @@ class Pop3Service final : public NodeService {
   explicit Pop3Service(NodeContext& node) : ctx_(node) {}
   Pop3Service(const Pop3Service&) = delete;
   Pop3Service& operator=(const Pop3Service&) = delete;
-  ~Pop3Service() override;
 
   void accept(core::EventLoop& loop, core::Accepted connection) override;
   std::string refusal(core::FlowVerdict verdict) const override;
@@ -27,14 +24,8 @@ class Pop3Service final : public NodeService {
   std::size_t sessions() const override { return ctx_.open_sessions.load(); }
 
  private:
-  using Sessions = std::unordered_map<Pop3Session*, std::shared_ptr<Pop3Session>>;
-  // The sessions of one loop; only that loop touches them, the mutex guards
-  // the map of loops.
-  Sessions& sessions_of(core::EventLoop& loop);
-
   Pop3Context ctx_;
-  std::mutex mutex_;
-  std::map<core::EventLoop*, Sessions> by_loop_;
+  SessionRegistry<Pop3Session> sessions_;
 };
 
 // For node_services.cpp.

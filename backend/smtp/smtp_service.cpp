@@ -7,30 +7,22 @@ namespace postern::node::smtp {
 SmtpService::SmtpService(NodeContext& node) : ctx_(node, *node.queue) {}
 
 SmtpService::~SmtpService() {
-  // The node calls close_all() on every loop first. What is still here
-  // belongs to a loop that is gone: left to the process's exit (see
-  // Pop3Service).
-  for (auto& [loop, state] : by_loop_) {
-    for (auto& [raw, session] : state.sessions)
-      new std::shared_ptr<SmtpSession>(std::move(session));
-    (void)state.resolver.release();
-  }
+  // close_all() ran on every loop that is still there; a resolver left here
+  // belongs to a loop that is gone (see SessionRegistry).
+  for (auto& [loop, resolver] : resolvers_) (void)resolver.release();
 }
 
-SmtpService::PerLoop& SmtpService::per_loop(core::EventLoop& loop) {
+core::DnsResolver& SmtpService::resolver(core::EventLoop& loop) {
   std::lock_guard guard(mutex_);
-  return by_loop_[&loop];  // std::map: references stay valid
+  auto& r = resolvers_[&loop];
+  if (!r) r = std::make_unique<core::DnsResolver>(loop, ctx_.node.config.dns);
+  return *r;
 }
 
 void SmtpService::accept(core::EventLoop& loop, core::Accepted connection) {
-  PerLoop& state = per_loop(loop);
-  if (!state.resolver)
-    state.resolver = std::make_unique<core::DnsResolver>(loop, ctx_.node.config.dns);
-  Sessions& sessions = state.sessions;
-  auto session = std::make_shared<SmtpSession>(
-      ctx_, loop, *state.resolver, std::move(connection),
-      [&loop, &sessions](SmtpSession* s) { loop.post([&sessions, s] { sessions.erase(s); }); });
-  sessions.emplace(session.get(), session);
+  auto session = std::make_shared<SmtpSession>(ctx_, loop, resolver(loop), std::move(connection),
+                                               sessions_.ended(loop));
+  sessions_.add(loop, session);
   session->start();
 }
 
@@ -48,16 +40,20 @@ std::string SmtpService::refusal(core::FlowVerdict verdict) const {
 }
 
 void SmtpService::drain(core::EventLoop& loop) {
-  for (auto& [raw, session] : per_loop(loop).sessions) session->drain();
+  sessions_.for_each(loop, [](SmtpSession& s) { s.drain(); });
 }
 
 void SmtpService::close_all(core::EventLoop& loop) {
-  PerLoop& state = per_loop(loop);
-  Sessions doomed;
-  doomed.swap(state.sessions);
-  for (auto& [raw, session] : doomed) session->close("shutdown");
-  doomed.clear();
-  state.resolver.reset();  // on its loop, after the sessions that use it
+  {
+    auto doomed = sessions_.take(loop);
+    for (auto& [raw, session] : doomed) session->close("shutdown");
+  }  // destroyed here, on their loop, before the resolver they use
+  std::unique_ptr<core::DnsResolver> resolver;
+  {
+    std::lock_guard guard(mutex_);
+    auto it = resolvers_.find(&loop);
+    if (it != resolvers_.end()) resolver = std::move(it->second);
+  }
 }
 
 std::unique_ptr<NodeService> make_smtp_service(NodeContext& node) {

@@ -5,9 +5,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 
 #include "backend/node/node_service.hpp"
+#include "backend/node/session_registry.hpp"
 #include "backend/smtp/smtp_context.hpp"
 #include "backend/smtp/smtp_session.hpp"
 #include "core/dns_resolver.hpp"
@@ -28,17 +28,13 @@ class SmtpService final : public NodeService {
   std::size_t sessions() const override { return ctx_.open_sessions.load(); }
 
  private:
-  using Sessions = std::unordered_map<SmtpSession*, std::shared_ptr<SmtpSession>>;
-  // What one loop owns; only that loop touches it, the mutex guards the map.
-  struct PerLoop {
-    Sessions sessions;
-    std::unique_ptr<core::DnsResolver> resolver;  // created on the loop
-  };
-  PerLoop& per_loop(core::EventLoop& loop);
+  // The loop's resolver (SPF), made on the loop at its first connection.
+  core::DnsResolver& resolver(core::EventLoop& loop);
 
   SmtpContext ctx_;
-  std::mutex mutex_;
-  std::map<core::EventLoop*, PerLoop> by_loop_;
+  SessionRegistry<SmtpSession> sessions_;
+  std::mutex mutex_;  // guards the map, not the resolvers (each used on its loop)
+  std::map<core::EventLoop*, std::unique_ptr<core::DnsResolver>> resolvers_;
 };
 
 // For node_services.cpp ("smtp" and "submission").
