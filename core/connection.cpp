@@ -128,6 +128,19 @@ std::string Connection::read_bytes(std::size_t n) {
   return out;
 }
 
+std::size_t Connection::forward_input_to(Connection& to) {
+  if (bev_ == nullptr) return 0;
+  evbuffer* in = bufferevent_get_input(bev_);
+  std::size_t n = evbuffer_get_length(in);
+  if (n == 0) return 0;
+  if (to.bev_ == nullptr || to.closed_) {
+    evbuffer_drain(in, n);
+    return 0;
+  }
+  bufferevent_write_buffer(to.bev_, in);
+  return n;
+}
+
 void Connection::write(std::string_view bytes) {
   if (bev_ == nullptr || closed_) return;
   bufferevent_write(bev_, bytes.data(), bytes.size());
@@ -176,6 +189,23 @@ std::string Connection::tls_description() const {
   SSL* ssl = bufferevent_openssl_get_ssl(bev_);
   if (ssl == nullptr) return "";
   return fmt::format("{} {}", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+}
+
+bool Connection::detachable() const {
+  return bev_ != nullptr && !closed_ && !closing_ && !tls_ && !handshaking_ &&
+         output_pending() == 0 && input_size() == 0;
+}
+
+int Connection::detach() {
+  if (!detachable()) return -1;
+  int fd = ::dup(bufferevent_getfd(bev_));
+  if (fd < 0) return -1;
+  closed_ = true;
+  bufferevent_disable(bev_, EV_READ | EV_WRITE);
+  bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+  bufferevent_free(bev_);  // closes the original descriptor, not the copy
+  bev_ = nullptr;
+  return fd;
 }
 
 void Connection::set_idle_timeout(std::chrono::milliseconds t) {

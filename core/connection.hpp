@@ -77,6 +77,9 @@ class Connection {
   std::string read_bytes(std::size_t n);
 
   void write(std::string_view bytes);
+  // Moves every buffered input byte to `to`'s output without copying them
+  // (the proxy's pump). Returns how many moved.
+  std::size_t forward_input_to(Connection& to);
   // Appends `length` bytes of `fd` from `offset` (sendfile when plain). Takes
   // ownership of `fd`.
   bool write_file(int fd, off_t offset, std::size_t length);
@@ -89,6 +92,13 @@ class Connection {
   bool tls_active() const { return tls_active_; }
   // "TLSv1.3 TLS_AES_256_GCM_SHA384" or "" for a plain connection.
   std::string tls_description() const;
+
+  // Hands the socket over (as a new descriptor the caller owns) and closes
+  // this connection without calling its handler: only a plain connection
+  // with nothing buffered either way can be detached; otherwise -1 and the
+  // connection is unchanged. The proxy's pump then splices the sockets.
+  int detach();
+  bool detachable() const;
 
   void set_idle_timeout(std::chrono::milliseconds t);
   void pause_reading();

@@ -1,23 +1,37 @@
 #include "core/listener.hpp"
 
 #include <arpa/inet.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "core/log.hpp"
+#include "core/proxy_protocol.hpp"
 
 namespace postern::core {
+
+namespace {
+
+// Connections sending their PROXY header, per listener and loop. A balancer
+// sends the header in its first packet, so a long queue here means peers that
+// hold connections open without one; past this they are closed at once.
+constexpr std::size_t kMaxPendingHeaders = 1024;
+
+}  // namespace
 
 ListenerConfig ListenerConfig::from_config(const ConfigNode& n,
                                            const std::shared_ptr<TlsContext>& tls) {
   n.allow_only({"name", "protocol", "address", "tls", "access", "flow", "errors", "idle_timeout",
-                "allow_plaintext_auth"});
+                "allow_plaintext_auth", "proxy_protocol", "proxy_protocol_from",
+                "proxy_protocol_timeout"});
   ListenerConfig c;
   c.name = n.string("name");
   c.protocol = n.string_or("protocol", c.name);
@@ -41,6 +55,18 @@ ListenerConfig ListenerConfig::from_config(const ConfigNode& n,
   if (auto e = n.optional_child("errors")) c.errors = ErrorLimits::from_config(*e);
   c.idle_timeout = n.seconds_or("idle_timeout", 1800, 1, 86400);
   c.allow_plaintext_auth = n.boolean_or("allow_plaintext_auth", false);
+  c.proxy_protocol = n.boolean_or("proxy_protocol", false);
+  std::string bad;
+  auto from = NetworkList::parse(n.strings_or("proxy_protocol_from", {}), &bad);
+  if (!from)
+    n.fail("proxy_protocol_from",
+           fmt::format("expected networks such as 10.0.0.0/8, found \"{}\"", bad));
+  // Accepting the header from anyone would let any client choose its address.
+  if (c.proxy_protocol && from->empty())
+    n.fail("proxy_protocol_from",
+           "expected the load balancers' networks (required when proxy_protocol is true)");
+  c.proxy_protocol_from = *from;
+  c.proxy_protocol_timeout = n.seconds_or("proxy_protocol_timeout", 5, 0.1, 300);
   return c;
 }
 
@@ -118,22 +144,139 @@ void Listener::on_accept(evconnlistener*, int fd, sockaddr* sa, int, void* self)
     ::close(fd);
     return;
   }
-  if (!l->config_.access.allowed(peer->ip)) {
-    log_info("connection_denied").kv("listener", l->config_.name).kv("client", peer->to_string());
+  if (l->config_.proxy_protocol) {
+    l->await_header(fd, *peer);
+    return;
+  }
+  l->admit(fd, *peer, std::nullopt);
+}
+
+struct Listener::PendingHeader {
+  PendingHeader(Listener& l, int socket, const PeerAddress& lb)
+      : owner(l), fd(socket), balancer(lb) {}
+  PendingHeader(const PendingHeader&) = delete;
+  PendingHeader& operator=(const PendingHeader&) = delete;
+  ~PendingHeader() {
+    event.reset();  // before the fd it watches
+    if (fd >= 0) ::close(fd);
+  }
+
+  Listener& owner;
+  int fd;
+  PeerAddress balancer;
+  ProxyProtocolParser parser;
+  std::size_t received = 0;  // header bytes read so far
+  std::chrono::steady_clock::time_point deadline;
+  EventPtr event;
+};
+
+void Listener::await_header(int fd, const PeerAddress& balancer) {
+  auto refuse_now = [&](std::string_view reason) {
+    log_info("proxy_protocol_refused")
+        .kv("listener", config_.name)
+        .kv("client", balancer.to_string())
+        .kv("reason", reason);
+    ::close(fd);
+  };
+  if (!config_.proxy_protocol_from.contains(balancer.ip)) return refuse_now("untrusted");
+  if (pending_.size() >= kMaxPendingHeaders) return refuse_now("too_many_pending");
+  auto p = std::make_unique<PendingHeader>(*this, fd, balancer);
+  p->event.reset(event_new(loop_.base(), fd, EV_READ, &Listener::on_header_event, p.get()));
+  if (!p->event) return;  // p closes the fd
+  p->deadline = std::chrono::steady_clock::now() + config_.proxy_protocol_timeout;
+  auto& pending = *p;
+  pending_.emplace(fd, std::move(p));
+  // A balancer sends the header with its first packet: it is often here already.
+  read_header(pending);
+}
+
+void Listener::on_header_event(int, short what, void* arg) noexcept {
+  auto& p = *static_cast<PendingHeader*>(arg);
+  if ((what & EV_TIMEOUT) != 0) {
+    p.owner.drop(p, "timeout");
+    return;
+  }
+  p.owner.read_header(p);
+}
+
+void Listener::arm(PendingHeader& p) {
+  // Not persistent, and re-armed with what is left of one deadline: a peer
+  // that trickles a byte at a time gets no more time than one that is silent.
+  auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+      p.deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return drop(p, "timeout");
+  timeval tv{static_cast<time_t>(left.count() / 1'000'000),
+             static_cast<suseconds_t>(left.count() % 1'000'000)};
+  if (event_add(p.event.get(), &tv) != 0) drop(p, "event_error");
+}
+
+void Listener::read_header(PendingHeader& p) {
+  // The largest header we accept; what follows it stays in the socket.
+  std::array<char, kProxyV2DefaultMaxHeader> buf{};
+  // Peek, then take only what the parser used: the header's end is known only
+  // once parsed, and the bytes after it belong to the session. Taking the
+  // header's bytes as they come (rather than peeking at them again) also
+  // lets an end of stream after a partial header show as a read of 0.
+  ssize_t n = ::recv(p.fd, buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return drop(p, "closed");
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return arm(p);
+    return drop(p, "read_error");
+  }
+  auto r = p.parser.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+  if (r.status == ProxyStatus::Error) {
+    p.received += r.consumed;  // for the log: how far the header got
+    return drop(p, r.error);
+  }
+  // The bytes are in the socket buffer already: this read cannot come up short.
+  if (::recv(p.fd, buf.data(), r.consumed, MSG_DONTWAIT) != static_cast<ssize_t>(r.consumed))
+    return drop(p, "read_error");
+  p.received += r.consumed;
+  if (r.status == ProxyStatus::NeedMore) return arm(p);
+  const int fd = std::exchange(p.fd, -1);
+  const PeerAddress balancer = p.balancer;
+  pending_.erase(fd);  // destroys p
+  log_debug("proxy_protocol")
+      .kv("listener", config_.name)
+      .kv("client", r.header.local ? balancer.to_string() : r.header.source.to_string())
+      .kv("via", balancer.to_string())
+      .kv("version", r.header.version)
+      .kv("local", r.header.local);
+  // LOCAL / UNKNOWN: the balancer speaking for itself (health checks).
+  if (r.header.local) return admit(fd, balancer, std::nullopt);
+  admit(fd, r.header.source, balancer);
+}
+
+void Listener::drop(PendingHeader& p, std::string_view reason) {
+  log_info("proxy_protocol_failed")
+      .kv("listener", config_.name)
+      .kv("client", p.balancer.to_string())
+      .kv("reason", reason)
+      .kv("bytes", p.received);
+  const int fd = p.fd;  // a copy: the key must outlive the entry it erases
+  pending_.erase(fd);   // closes the socket
+}
+
+void Listener::admit(int fd, const PeerAddress& peer, const std::optional<PeerAddress>& via) {
+  if (!config_.access.allowed(peer.ip)) {
+    auto line = log_info("connection_denied");
+    line.kv("listener", config_.name).kv("client", peer.to_string());
+    if (via) line.kv("via", via->to_string());
     ::close(fd);
     return;
   }
-  auto verdict = l->config_.flow->admit(peer->ip, FlowControl::Clock::now());
+  auto verdict = config_.flow->admit(peer.ip, FlowControl::Clock::now());
   if (verdict != FlowVerdict::Accept) {
-    l->refuse(fd, verdict, *peer);
+    refuse(fd, verdict, peer);
     return;
   }
   Accepted a;
   a.fd = fd;
-  a.peer = *peer;
-  a.listener = &l->config_;
-  a.ticket = std::make_unique<FlowControl::Ticket>(l->config_.flow, peer->ip);
-  l->service_.accept(l->loop_, std::move(a));
+  a.peer = peer;
+  a.via = via;
+  a.listener = &config_;
+  a.ticket = std::make_unique<FlowControl::Ticket>(config_.flow, peer.ip);
+  service_.accept(loop_, std::move(a));
 }
 
 }  // namespace postern::core

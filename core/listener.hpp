@@ -5,11 +5,20 @@
 // Before a Service sees a connection, the listener applies its access rules
 // and flow control; a refused peer gets the service's refusal line (e.g.
 // "421 4.7.0 ..." or "* BYE ...") and is closed.
+//
+// With proxy_protocol, the listener first reads the PROXY header on the loop
+// (an event on the socket, never a blocking read): it peeks, and takes exactly
+// the header's bytes, so the session starts at its own first byte. Until the
+// header is complete the connection is the listener's; a bounded number wait
+// at once on each loop, each for at most proxy_protocol_timeout.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/access_control.hpp"
@@ -34,12 +43,21 @@ struct ListenerConfig {
   std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
   // Plaintext logins on a connection that is neither TLS nor loopback.
   bool allow_plaintext_auth = false;
+  // PROXY protocol (HAProxy's v1 text or v2 binary header) before the
+  // session's first byte, accepted only from `proxy_protocol_from` (load
+  // balancers); a connection from elsewhere, or without a valid header within
+  // proxy_protocol_timeout, is closed. The header's source address then
+  // replaces the peer for access rules, flow control, logs and forwarding.
+  bool proxy_protocol = false;
+  NetworkList proxy_protocol_from;
+  std::chrono::milliseconds proxy_protocol_timeout{5'000};
 
   // One entry of a "listeners" array:
   //   {"name": "imaps", "protocol": "imap", "address": "127.0.0.1:11993",
   //    "tls": "starttls" | "implicit" | "none",
   //    "access": [...], "flow": {...}, "errors": {...}, "idle_timeout": 1800,
-  //    "allow_plaintext_auth": false}
+  //    "allow_plaintext_auth": false, "proxy_protocol": false,
+  //    "proxy_protocol_from": ["10.0.0.0/8"], "proxy_protocol_timeout": 5}
   // `tls_config` is the process's "tls" object (cert, key...), required when
   // the listener uses TLS.
   static ListenerConfig from_config(const ConfigNode& node, const std::shared_ptr<TlsContext>& tls);
@@ -52,6 +70,8 @@ struct Accepted {
   int fd = -1;
   PeerAddress peer;
   const ListenerConfig* listener = nullptr;
+  // The load balancer's address when a PROXY header gave `peer`.
+  std::optional<PeerAddress> via;
   std::unique_ptr<FlowControl::Ticket> ticket;  // keep while the session lives
 };
 
@@ -75,17 +95,31 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
   ~Listener();
 
-  void stop();                       // stops accepting; open sessions go on
+  // Stops accepting; open sessions, and connections still sending their
+  // PROXY header, go on.
+  void stop();
   std::uint16_t bound_port() const;  // the real port (for port 0 in tests)
 
  private:
+  // A connection whose PROXY header has not arrived yet (listener.cpp).
+  struct PendingHeader;
+
   static void on_accept(evconnlistener*, int fd, sockaddr* sa, int len, void* self) noexcept;
+  static void on_header_event(int fd, short what, void* pending) noexcept;
+  // Access rules, flow control, then the Service. Takes the fd.
+  void admit(int fd, const PeerAddress& peer, const std::optional<PeerAddress>& via);
   void refuse(int fd, FlowVerdict verdict, const PeerAddress& peer);
+  void await_header(int fd, const PeerAddress& balancer);
+  void read_header(PendingHeader& pending);
+  void arm(PendingHeader& pending);
+  void drop(PendingHeader& pending, std::string_view reason);  // logs, closes, forgets
 
   EventLoop& loop_;
   const ListenerConfig& config_;
   Service& service_;
   evconnlistener* listener_ = nullptr;
+  // By fd. Each entry owns its socket and event; the destructor closes both.
+  std::unordered_map<int, std::unique_ptr<PendingHeader>> pending_;
 };
 
 }  // namespace postern::core

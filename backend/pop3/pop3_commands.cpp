@@ -1,6 +1,8 @@
 #include "backend/pop3/pop3_commands.hpp"
 
 #include <array>
+#include <string>
+#include <vector>
 
 namespace postern::node::pop3 {
 
@@ -22,6 +24,7 @@ constexpr std::array kCommands = {
     CommandSpec{Verb::Rset, "RSET", false, true, 0, 0},
     CommandSpec{Verb::Top, "TOP", false, true, 2, 2},
     CommandSpec{Verb::Uidl, "UIDL", false, true, 0, 1},
+    CommandSpec{Verb::Xclient, "XCLIENT", true, false, 1, 16},
 };
 
 bool parse_decimal(std::string_view text, std::uint64_t max, std::uint64_t& out) {
@@ -33,6 +36,42 @@ bool parse_decimal(std::string_view text, std::uint64_t max, std::uint64_t& out)
   }
   if (v > max) return false;
   out = v;
+  return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+// XCLIENT NAME=VALUE ...: every word must be an attribute; a value in
+// brackets ("[UNAVAILABLE]", "[TEMPUNAVAIL]") means the proxy does not know.
+bool check_xclient(const std::vector<std::string>& args, CheckedCommand& out) {
+  for (const std::string& arg : args) {
+    const auto eq = arg.find('=');
+    if (eq == 0 || eq == std::string::npos) return false;
+    const std::string_view name = std::string_view(arg).substr(0, eq);
+    std::string_view value = std::string_view(arg).substr(eq + 1);
+    if (value.starts_with('[')) continue;
+    if (iequals(name, "ADDR")) {
+      // Postfix writes IPv6 addresses as "IPV6:2001:db8::1".
+      if (value.size() > 5 && iequals(value.substr(0, 5), "IPV6:")) value.remove_prefix(5);
+      // inet_pton would stop at a NUL and take "1.2.3.4\0junk".
+      if (value.find_first_not_of("0123456789abcdefABCDEF.:") != std::string_view::npos)
+        return false;
+      auto ip = core::IpAddress::parse(value);
+      if (!ip) return false;
+      out.client_ip = *ip;
+    } else if (iequals(name, "PORT")) {
+      std::uint64_t port = 0;
+      if (!parse_decimal(value, 65535, port)) return false;
+      out.client_port = static_cast<std::uint16_t>(port);
+    }
+  }
   return true;
 }
 
@@ -115,6 +154,9 @@ tl::expected<CheckedCommand, CheckError> check_command(const Pop3Command& comman
           !parse_decimal(args[1], UINT64_MAX, out.lines)) {
         return tl::unexpected(CheckError::BadArguments);
       }
+      break;
+    case Verb::Xclient:
+      if (!check_xclient(args, out)) return tl::unexpected(CheckError::BadArguments);
       break;
     default:
       break;

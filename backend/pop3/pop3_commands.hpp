@@ -4,19 +4,30 @@
 //
 // RFC 1939 section 3: keywords are case-insensitive, 3 or 4 characters;
 // message numbers are decimal and start at 1. RFC 2449 adds CAPA, RFC 2595
-// STLS, RFC 5034 AUTH.
+// STLS, RFC 5034 AUTH. XCLIENT is Dovecot's: a trusted proxy tells the node
+// the address of the client it speaks for.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include <tl/expected.hpp>
 
-#include "backend/pop3/pop3_codec.hpp"
+#include "core/net_address.hpp"
+#include "core/pop3_codec.hpp"
 
 namespace postern::node::pop3 {
+
+// The codec lives in core (the proxy reads POP3 commands too).
+using core::pop3::CodecLimits;
+using core::pop3::CodecResult;
+using core::pop3::CodecStatus;
+using core::pop3::Pop3Codec;
+using core::pop3::Pop3Command;
+using core::pop3::split_command;
 
 enum class Pop3State { Authorization, Transaction };
 std::string_view pop3_state_name(Pop3State s);
@@ -35,7 +46,8 @@ enum class Verb {
   Noop,
   Rset,
   Top,
-  Uidl
+  Uidl,
+  Xclient
 };
 
 struct CommandSpec {
@@ -59,6 +71,10 @@ struct CheckedCommand {
   std::string text;           // USER: the name; PASS: the password; AUTH: the mechanism
   bool has_initial = false;   // AUTH: an initial response was given
   std::string initial;        // AUTH: the initial response as sent ("=" is empty)
+  // XCLIENT: ADDR and PORT when given with a value. Other attributes (TTL,
+  // SESSION, LOGIN...) and Postfix's "[UNAVAILABLE]" values are ignored.
+  std::optional<core::IpAddress> client_ip;
+  std::optional<std::uint16_t> client_port;
 };
 
 enum class CheckError {

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include "backend/pop3/pop3_session.hpp"
-#include "backend/node/sasl_plain.hpp"
 #include "core/log.hpp"
+#include "core/sasl_plain.hpp"
 
 namespace postern::node::pop3 {
 
@@ -83,18 +83,19 @@ void Pop3Session::auth_response(const std::string& line) {
 }
 
 void Pop3Session::plain_login(std::string_view response) {
-  auto credentials = decode_plain(response);
+  auto credentials = core::decode_plain(response);
   if (!credentials) {
-    if (credentials.error() == PlainError::BadBase64) {
+    if (credentials.error() == core::PlainError::BadBase64) {
       bad_command("Invalid base64 data");
       return;
     }
     login_user_.clear();
     core::log_info("pop3_login")
         .kv("sid", sid_)
+        .kv("client", client_.to_string())
         .kv("ok", 0)
         .kv("outcome", "denied")
-        .kv("detail", plain_error_name(credentials.error()));
+        .kv("detail", core::plain_error_name(credentials.error()));
     ctx_.metrics.login("denied");
     busy_ = true;
     login_failed("-ERR [AUTH] Authentication failed.", true);
@@ -126,6 +127,7 @@ void Pop3Session::on_login(LoginResult result) {
   ctx_.metrics.login(outcome);
   core::log_info("pop3_login")
       .kv("sid", sid_)
+      .kv("client", client_.to_string())
       .kv("user", login_user_)
       .kv("account", result.account.address)
       .kv("ok", ok && lock ? 1 : 0)

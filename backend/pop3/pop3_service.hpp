@@ -5,9 +5,9 @@
 #include <memory>
 
 #include "backend/node/node_service.hpp"
-#include "backend/node/session_registry.hpp"
 #include "backend/pop3/pop3_context.hpp"
 #include "backend/pop3/pop3_session.hpp"
+#include "core/session_registry.hpp"
 
 namespace postern::node::pop3 {
 
@@ -25,7 +25,7 @@ class Pop3Service final : public NodeService {
 
  private:
   Pop3Context ctx_;
-  SessionRegistry<Pop3Session> sessions_;
+  core::SessionRegistry<Pop3Session> sessions_;
 };
 
 // For node_services.cpp.

@@ -42,6 +42,7 @@ Pop3Session::Pop3Session(Pop3Context& context, core::EventLoop& loop, core::Acce
       ended_(std::move(ended)),
       sid_(next_session_id()),
       started_(std::chrono::steady_clock::now()),
+      client_(accepted.peer),
       delay_(loop, [this] {
         // The timer dies with the session, so `this` is alive here.
         busy_ = false;
@@ -60,11 +61,13 @@ Pop3Session::Pop3Session(Pop3Context& context, core::EventLoop& loop, core::Acce
   conn_ = std::make_unique<core::Connection>(loop, accepted.fd, accepted.peer,
                                              connection_options(listener_), this,
                                              listener_.implicit_tls ? listener_.tls : nullptr);
-  core::log_info("pop3_connect")
-      .kv("sid", sid_)
+  auto line = core::log_info("pop3_connect");
+  line.kv("sid", sid_)
       .kv("client", accepted.peer.to_string())
       .kv("listener", listener_.name)
       .kv("tls", listener_.implicit_tls ? "implicit" : "none");
+  // The load balancer, when the listener took the client from a PROXY header.
+  if (accepted.via) line.kv("via", accepted.via->to_string());
 }
 
 Pop3Session::~Pop3Session() {
@@ -203,6 +206,9 @@ void Pop3Session::handle_command(const Pop3Command& command) {
     case Verb::Stls:
       stls();
       return;
+    case Verb::Xclient:
+      xclient(c);
+      return;
     default:
       transaction(c);
       return;
@@ -217,6 +223,7 @@ void Pop3Session::capa() {
     // Like Dovecot: what cannot be used here and now is not advertised.
     if (plaintext_login_allowed(*conn_, listener_)) out += "USER\r\nSASL PLAIN\r\n";
     if (listener_.starttls_available() && !conn_->tls_active()) out += "STLS\r\n";
+    if (trusted_proxy()) out += "XCLIENT\r\n";
   }
   out += "IMPLEMENTATION Postern\r\n.\r\n";
   conn_->write(out);
@@ -233,6 +240,25 @@ void Pop3Session::stls() {
     close_reason_ = "tls_failed";
     conn_->close();
   }
+}
+
+bool Pop3Session::trusted_proxy() const {
+  return ctx_.node.config.trusted_proxies.contains(conn_->peer().ip);
+}
+
+void Pop3Session::xclient(const CheckedCommand& c) {
+  if (!trusted_proxy()) {
+    // Only a proxy may speak for someone else; anyone else keeps their own address.
+    reply("-ERR [AUTH] XCLIENT not permitted");
+    return;
+  }
+  if (c.client_ip) client_.ip = *c.client_ip;
+  if (c.client_port) client_.port = *c.client_port;
+  core::log_info("pop3_xclient")
+      .kv("sid", sid_)
+      .kv("proxy", conn_->peer().to_string())
+      .kv("client", client_.to_string());
+  reply("+OK");
 }
 
 void Pop3Session::on_tls_ready(core::Connection&) noexcept {
@@ -265,6 +291,7 @@ void Pop3Session::log_close(std::string_view reason) {
                       .count();
   core::log_info("pop3_logout")
       .kv("sid", sid_)
+      .kv("client", client_.to_string())
       .kv("user", address_.empty() ? login_user_ : address_)
       .kv("reason", reason)
       .kv("retr", retr_count_)

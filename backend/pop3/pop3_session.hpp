@@ -28,13 +28,13 @@
 #include "backend/pop3/dot_stuffer.hpp"
 #include "backend/pop3/maildrop.hpp"
 #include "backend/pop3/maildrop_locks.hpp"
-#include "backend/pop3/pop3_codec.hpp"
 #include "backend/pop3/pop3_commands.hpp"
 #include "backend/pop3/pop3_context.hpp"
 #include "backend/store/account_store.hpp"
 #include "core/connection.hpp"
 #include "core/event_loop.hpp"
 #include "core/listener.hpp"
+#include "core/pop3_codec.hpp"
 
 namespace postern::node::pop3 {
 
@@ -87,6 +87,8 @@ class Pop3Session final : public core::Connection::Handler,
   void auth_response(const std::string& line);
   void plain_login(std::string_view response);
   void stls();
+  void xclient(const CheckedCommand& c);
+  bool trusted_proxy() const;  // the TCP peer may forward a client's address
   bool plaintext_refused();
   void begin_login(std::string user, core::Secret password);
   void on_login(LoginResult result);
@@ -115,6 +117,9 @@ class Pop3Session final : public core::Connection::Handler,
   std::unique_ptr<core::Connection> conn_;
   std::string sid_;
   std::chrono::steady_clock::time_point started_;
+  // The client for logs: the TCP peer, or the address a trusted proxy gave by
+  // XCLIENT.
+  core::PeerAddress client_;
 
   Pop3Codec codec_;
   Pop3State state_ = Pop3State::Authorization;

@@ -7,10 +7,10 @@
 #include <mutex>
 
 #include "backend/node/node_service.hpp"
-#include "backend/node/session_registry.hpp"
 #include "backend/smtp/smtp_context.hpp"
 #include "backend/smtp/smtp_session.hpp"
 #include "core/dns_resolver.hpp"
+#include "core/session_registry.hpp"
 
 namespace postern::node::smtp {
 
@@ -32,7 +32,7 @@ class SmtpService final : public NodeService {
   core::DnsResolver& resolver(core::EventLoop& loop);
 
   SmtpContext ctx_;
-  SessionRegistry<SmtpSession> sessions_;
+  core::SessionRegistry<SmtpSession> sessions_;
   std::mutex mutex_;  // guards the map, not the resolvers (each used on its loop)
   std::map<core::EventLoop*, std::unique_ptr<core::DnsResolver>> resolvers_;
 };

@@ -6,9 +6,9 @@
 
 #include "backend/mime/encoded_words.hpp"
 #include "backend/mime/text.hpp"
-#include "backend/node/sasl_plain.hpp"
 #include "backend/smtp/smtp_session.hpp"
 #include "core/log.hpp"
+#include "core/sasl_plain.hpp"
 
 namespace postern::node::smtp {
 
@@ -105,16 +105,16 @@ void SmtpSession::auth_line(const std::string& line) {
     return;
   }
   if (step == AuthStep::PlainResponse) {
-    auto credentials = decode_plain(line);
+    auto credentials = core::decode_plain(line);
     if (!credentials) {
-      if (credentials.error() == PlainError::BadBase64) {
+      if (credentials.error() == core::PlainError::BadBase64) {
         reply_error({501, "5.5.2", "Cannot decode response"});
         return;
       }
       core::log_info("smtp_login")
           .kv("sid", sid_)
           .kv("result", "failed")
-          .kv("detail", plain_error_name(credentials.error()));
+          .kv("detail", core::plain_error_name(credentials.error()));
       ++failed_logins_;
       busy_ = true;
       pending_reply_ = "535 5.7.8 Authentication credentials invalid\r\n";

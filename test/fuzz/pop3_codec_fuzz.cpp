@@ -14,8 +14,8 @@
 #include <string_view>
 
 #include "backend/pop3/dot_stuffer.hpp"
-#include "backend/pop3/pop3_codec.hpp"
 #include "backend/pop3/pop3_commands.hpp"
+#include "core/pop3_codec.hpp"
 #include "test/fuzz/fuzz_support.hpp"
 
 namespace {
@@ -23,6 +23,7 @@ namespace {
 using postern::fuzz::fnv1a;
 using postern::fuzz::require;
 
+using namespace postern::core::pop3;
 using namespace postern::node::pop3;
 
 std::string run(std::string_view input, const CodecLimits& limits, std::uint32_t hash,

@@ -8,6 +8,7 @@ import os
 import poplib
 import socket
 import ssl
+import struct
 import threading
 import time
 import unittest
@@ -438,6 +439,41 @@ class Pop3Test(unittest.TestCase):
         self.assertLess(growth_mib, 8, f"RSS grew by {growth_mib:.1f} MiB during a 20 MiB RETR")
         self.assertEqual(p.noop(), b"+OK")
 
+    # -- XCLIENT from a trusted proxy -------------------------------------------
+
+    def test_xclient_from_trusted_proxy_sets_the_logged_client(self):
+        p = self.connect()
+        self.assertIn("XCLIENT", self.capa(p))
+        # Unknown attributes (Dovecot's TTL, SESSION) are tolerated.
+        self.assertEqual(p._shortcmd("XCLIENT ADDR=192.0.2.55 PORT=4242 TTL=4 SESSION=s1"), b"+OK")
+        self.node.wait_log(r"event=pop3_xclient .*proxy=127\.0\.0\.1:\d+ client=192\.0\.2\.55:4242")
+        p.user(ALICE)
+        p.pass_(ALICE_PW)
+        self.assertNotIn("XCLIENT", self.capa(p))
+        p.quit()
+        self.node.wait_log(r"event=pop3_login .*client=192\.0\.2\.55:4242 user=alice@example\.com"
+                           r".* ok=1")
+        self.node.wait_log(r"event=pop3_logout .*client=192\.0\.2\.55:4242 user=alice@example\.com")
+
+    def test_xclient_failed_login_names_the_forwarded_client(self):
+        p = self.connect()
+        self.assertEqual(p._shortcmd("XCLIENT ADDR=IPV6:2001:db8::77 PORT=1234"), b"+OK")
+        p.user(ALICE)
+        self.assert_err(b"[AUTH]", p.pass_, "wrong")
+        self.node.wait_log(r"event=pop3_login .*client=\[2001:db8::77\]:1234 user=alice@example\.com"
+                           r".* ok=0 outcome=denied")
+
+    def test_xclient_errors(self):
+        p = self.connect()
+        self.assert_err(b"Invalid arguments", p._shortcmd, "XCLIENT ADDR=not-an-address")
+        self.assert_err(b"Invalid arguments", p._shortcmd, "XCLIENT PORT=70000")
+        self.assert_err(b"Invalid arguments", p._shortcmd, "XCLIENT")
+        p.user(ALICE)
+        p.pass_(ALICE_PW)
+        # Only before login: a session cannot change its client afterwards.
+        self.assert_err(b"Command not valid", p._shortcmd, "XCLIENT ADDR=192.0.2.1")
+        p.quit()
+
     # -- operations ------------------------------------------------------------
 
     def test_logs_and_metrics(self):
@@ -491,6 +527,140 @@ class Pop3DrainTest(unittest.TestCase):
             p.pass_(ALICE_PW)
             self.assertEqual(p.stat()[0], 1)
             p.quit()
+
+
+class Pop3UntrustedXclientTest(unittest.TestCase):
+    """A node whose trusted_proxies do not include the loopback clients of
+    the tests: XCLIENT is neither offered nor obeyed."""
+
+    def test_untrusted_peer_gets_auth_error_and_keeps_its_address(self):
+        with Slapd() as ldap, Node(ldap, listeners=("pop3",),
+                                   node={"trusted_proxies": ["10.0.0.0/8"]}) as node:
+            p = poplib.POP3("127.0.0.1", node.port("pop3"), timeout=30)
+            self.assertNotIn("XCLIENT", p.capa())
+            with self.assertRaises(poplib.error_proto) as cm:
+                p._shortcmd("XCLIENT ADDR=192.0.2.55 PORT=4242")
+            self.assertTrue(cm.exception.args[0].startswith(b"-ERR [AUTH] "), cm.exception.args)
+            p.user(ALICE)
+            p.pass_(ALICE_PW)
+            p.quit()
+            line = node.wait_log(r"event=pop3_login .*user=alice@example\.com.* ok=1")
+            self.assertRegex(line, r"client=127\.0\.0\.1:\d+ ")
+            self.assertNotIn("192.0.2.55", node.log())
+
+
+class ProxiedPOP3(poplib.POP3):
+    """poplib behind a load balancer: `header` goes out before anything else."""
+
+    def __init__(self, host, port, header):
+        self._header = header
+        super().__init__(host, port, timeout=30)
+
+    def _create_socket(self, timeout):
+        sock = super()._create_socket(timeout)
+        sock.sendall(self._header)
+        return sock
+
+
+def proxy_v2(src, sport, dst, dport):
+    block = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack(">H", len(block)) + block
+
+
+class Pop3ProxyProtocolTest(unittest.TestCase):
+    """The node's listeners with the PROXY protocol (core::Listener): "pop3"
+    trusts loopback balancers, "imap" only 10.0.0.0/8."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ldap = Slapd()
+        cls.ldap.start()
+        cls.node = Node(cls.ldap, listeners=("pop3", "imap"), listener_overrides={
+            "pop3": {"proxy_protocol": True, "proxy_protocol_from": ["127.0.0.0/8"],
+                     "proxy_protocol_timeout": 1},
+            "imap": {"proxy_protocol": True, "proxy_protocol_from": ["10.0.0.0/8"]},
+        })
+        cls.node.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.cleanup()
+        cls.ldap.cleanup()
+
+    @staticmethod
+    def first_line(s):
+        """The server's first line, b"" when it closed instead (a reset
+        counts: the server closes with the client's bytes unread)."""
+        try:
+            return s.makefile("rb").readline()
+        except ConnectionResetError:
+            return b""
+
+    def raw(self, listener="pop3"):
+        s = socket.create_connection(("127.0.0.1", self.node.port(listener)), timeout=10)
+        self.addCleanup(s.close)
+        return s
+
+    def test_v1_header_gives_the_client_address(self):
+        p = ProxiedPOP3("127.0.0.1", self.node.port("pop3"),
+                        b"PROXY TCP4 203.0.113.9 127.0.0.1 51000 110\r\n")
+        self.assertEqual(p.getwelcome(), b"+OK Postern ready.")
+        # The client is not on loopback any more: no password before TLS.
+        self.assertNotIn("USER", p.capa())
+        p.stls(context=self.node.ssl_context())
+        p.user(ALICE)
+        p.pass_(ALICE_PW)
+        p.quit()
+        self.node.wait_log(r"event=pop3_connect .*client=203\.0\.113\.9:51000 listener=pop3 "
+                           r"tls=none via=127\.0\.0\.1:\d+")
+        self.node.wait_log(r"event=pop3_login .*client=203\.0\.113\.9:51000 user=alice@example\.com"
+                           r".* ok=1")
+
+    def test_v2_header_gives_the_client_address(self):
+        p = ProxiedPOP3("127.0.0.1", self.node.port("pop3"),
+                        proxy_v2("198.51.100.4", 52000, "127.0.0.1", 110))
+        self.assertEqual(p.getwelcome(), b"+OK Postern ready.")
+        with self.assertRaises(poplib.error_proto) as cm:
+            p.user(ALICE)
+        self.assertIn(b"[AUTH] Plaintext", cm.exception.args[0])
+        p.stls(context=self.node.ssl_context())
+        p.user(ALICE)
+        self.assertRaises(poplib.error_proto, p.pass_, "wrong")
+        p.quit()
+        self.node.wait_log(r"event=pop3_login .*client=198\.51\.100\.4:52000 user=alice@example\.com"
+                           r".* ok=0")
+
+    def test_v2_local_keeps_the_balancer_address(self):
+        s = self.raw()
+        s.sendall(b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00")
+        self.assertEqual(self.first_line(s), b"+OK Postern ready.\r\n")
+        port = s.getsockname()[1]
+        self.node.wait_log(rf"event=pop3_connect .*client=127\.0\.0\.1:{port} listener=pop3")
+
+    def test_garbage_is_closed_without_a_greeting(self):
+        s = self.raw()
+        s.sendall(b"USER alice@example.com\r\n")
+        self.assertEqual(self.first_line(s), b"")
+        port = s.getsockname()[1]
+        self.node.wait_log(rf"event=proxy_protocol_failed listener=pop3 client=127\.0\.0\.1:{port} "
+                           r"reason=\"not a PROXY protocol header\"")
+
+    def test_no_header_times_out(self):
+        s = self.raw()
+        start = time.monotonic()
+        self.assertEqual(self.first_line(s), b"")  # no greeting: the header comes first
+        self.assertGreater(time.monotonic() - start, 0.8)
+        port = s.getsockname()[1]
+        self.node.wait_log(rf"event=proxy_protocol_failed listener=pop3 client=127\.0\.0\.1:{port} "
+                           r"reason=timeout")
+
+    def test_balancer_outside_proxy_protocol_from_is_closed(self):
+        s = self.raw("imap")
+        s.sendall(b"PROXY TCP4 203.0.113.9 127.0.0.1 51000 143\r\n")
+        self.assertEqual(self.first_line(s), b"")
+        port = s.getsockname()[1]
+        self.node.wait_log(rf"event=proxy_protocol_refused listener=imap client=127\.0\.0\.1:{port} "
+                           r"reason=untrusted")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 
 #include "backend/pop3/maildrop_locks.hpp"
-#include "backend/node/sasl_plain.hpp"
 
 using namespace postern::node;
 using namespace postern::node::pop3;
@@ -71,20 +70,4 @@ TEST_CASE("maildrop locks: one holder per address, released with the handle") {
   CHECK(locks.held() == 2);
   a.reset();
   CHECK(locks.try_lock("alice@example.com"));
-}
-
-TEST_CASE("sasl plain: decoding") {
-  // "\0alice@example.com\0secret"
-  auto c = decode_plain("AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==");
-  REQUIRE(c);
-  CHECK(c->user == "alice@example.com");
-  CHECK(c->password.reveal() == "secret");
-  // authzid equal to authcid: fine. "alice\0alice\0pw"
-  CHECK(decode_plain("YWxpY2UAYWxpY2UAcHc=").has_value());
-  // authzid of someone else. "bob\0alice\0pw"
-  CHECK(decode_plain("Ym9iAGFsaWNlAHB3").error() == PlainError::Impersonation);
-  CHECK(decode_plain("not base64!").error() == PlainError::BadBase64);
-  CHECK(decode_plain("=").error() == PlainError::Malformed);
-  CHECK(decode_plain("YWxpY2U=").error() == PlainError::Malformed);      // "alice"
-  CHECK(decode_plain("AGFsaWNlAA==").error() == PlainError::Malformed);  // empty password
 }

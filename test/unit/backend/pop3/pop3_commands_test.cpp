@@ -78,3 +78,30 @@ TEST_CASE("pop3 commands: the table is searchable by every name") {
   for (const auto& spec : command_table()) CHECK(find_command(spec.name) == &spec);
   CHECK(find_command("capa") == nullptr);  // names arrive upper-cased
 }
+
+TEST_CASE("pop3 commands: XCLIENT attributes") {
+  auto x = check("XCLIENT ADDR=192.0.2.7 PORT=4711", kAuth);
+  REQUIRE(x.has_value());
+  CHECK(x->verb == Verb::Xclient);
+  CHECK(x->client_ip->to_string() == "192.0.2.7");
+  CHECK(*x->client_port == 4711);
+  // Names in any case, IPv6 with or without Postfix's prefix, unknown
+  // attributes and unknown values ignored.
+  x = check("xclient addr=IPV6:2001:db8::7 ttl=5 SESSION=abc LOGIN=[UNAVAILABLE]", kAuth);
+  REQUIRE(x.has_value());
+  CHECK(x->client_ip->to_string() == "2001:db8::7");
+  CHECK_FALSE(x->client_port.has_value());
+  CHECK(check("XCLIENT ADDR=2001:db8::8 PORT=[UNAVAILABLE]", kAuth)->client_ip->v6);
+  CHECK_FALSE(check("XCLIENT TTL=3", kAuth)->client_ip.has_value());
+
+  CHECK(error_of("XCLIENT", kAuth) == CheckError::BadArguments);
+  CHECK(error_of("XCLIENT ADDR=999.1.1.1", kAuth) == CheckError::BadArguments);
+  CHECK(error_of("XCLIENT ADDR=host.example", kAuth) == CheckError::BadArguments);
+  CHECK(error_of("XCLIENT ADDR=", kAuth) == CheckError::BadArguments);
+  CHECK(error_of(std::string("XCLIENT ADDR=1.2.3.4\0x", 22), kAuth) == CheckError::BadArguments);
+  CHECK(error_of("XCLIENT PORT=65536", kAuth) == CheckError::BadArguments);
+  CHECK(error_of("XCLIENT PORT=-1", kAuth) == CheckError::BadArguments);
+  CHECK(error_of("XCLIENT ADDR", kAuth) == CheckError::BadArguments);
+  CHECK(error_of("XCLIENT =1", kAuth) == CheckError::BadArguments);
+  CHECK(error_of("XCLIENT ADDR=192.0.2.7", kTrans) == CheckError::WrongState);
+}

@@ -1,10 +1,10 @@
-#include "backend/node/sasl_plain.hpp"
+#include "core/sasl_plain.hpp"
 
 #include <strings.h>
 
-#include "backend/mime/encoded_words.hpp"
+#include "core/base64.hpp"
 
-namespace postern::node {
+namespace postern::core {
 
 std::string_view plain_error_name(PlainError e) {
   switch (e) {
@@ -20,10 +20,10 @@ std::string_view plain_error_name(PlainError e) {
 
 tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view response) {
   if (response == "=") response = {};
-  std::string raw;
-  if (!mime::decode_base64(response, raw)) return tl::unexpected(PlainError::BadBase64);
+  auto raw = base64_decode(response);
+  if (!raw) return tl::unexpected(PlainError::BadBase64);
   // The decoded text holds the password: wipe it on every path.
-  core::Secret holder(std::move(raw));
+  Secret holder(std::move(*raw));
   std::string_view text = holder.reveal();
   const std::size_t first = text.find('\0');
   if (first == std::string_view::npos) return tl::unexpected(PlainError::Malformed);
@@ -38,7 +38,18 @@ tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view respons
                            strncasecmp(authzid.data(), authcid.data(), authcid.size()) != 0)) {
     return tl::unexpected(PlainError::Impersonation);
   }
-  return PlainCredentials{std::string(authcid), core::Secret(std::string(password))};
+  return PlainCredentials{std::string(authcid), Secret(std::string(password))};
 }
 
-}  // namespace postern::node
+std::string encode_plain(std::string_view user, std::string_view password) {
+  std::string raw;
+  raw.reserve(user.size() + password.size() + 2);
+  raw += '\0';
+  raw += user;
+  raw += '\0';
+  raw += password;
+  Secret holder(std::move(raw));  // wiped when done
+  return base64_encode(holder.reveal());
+}
+
+}  // namespace postern::core

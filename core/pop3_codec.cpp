@@ -1,8 +1,8 @@
-#include "backend/pop3/pop3_codec.hpp"
+#include "core/pop3_codec.hpp"
 
 #include <cstring>
 
-namespace postern::node::pop3 {
+namespace postern::core::pop3 {
 
 std::string_view codec_status_name(CodecStatus s) {
   switch (s) {
@@ -107,4 +107,4 @@ Pop3Command split_command(std::string_view line) {
   return c;
 }
 
-}  // namespace postern::node::pop3
+}  // namespace postern::core::pop3

@@ -1,5 +1,6 @@
 // The POP3 command codec (DESIGN.md section 3): bytes from a client in,
-// command lines out, no I/O.
+// command lines out, no I/O. The node's POP3 server and the proxy's
+// pre-login dialogue share it.
 //
 // RFC 1939 section 3: a command is a case-insensitive keyword, possibly
 // followed by arguments separated by a single space, ended by CRLF. Clients
@@ -17,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-namespace postern::node::pop3 {
+namespace postern::core::pop3 {
 
 struct CodecLimits {
   std::size_t max_command = 512;     // one command line, without its line end
@@ -77,4 +78,4 @@ class Pop3Codec {
 // Splits one line (without its line end) into keyword, words and rest.
 Pop3Command split_command(std::string_view line);
 
-}  // namespace postern::node::pop3
+}  // namespace postern::core::pop3

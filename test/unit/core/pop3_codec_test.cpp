@@ -1,4 +1,4 @@
-#include "backend/pop3/pop3_codec.hpp"
+#include "core/pop3_codec.hpp"
 
 #include <doctest/doctest.h>
 
@@ -7,10 +7,10 @@
 
 #include "test/unit/split_feed.hpp"
 
-using postern::node::pop3::CodecLimits;
-using postern::node::pop3::CodecStatus;
-using postern::node::pop3::Pop3Codec;
-using postern::node::pop3::split_command;
+using postern::core::pop3::CodecLimits;
+using postern::core::pop3::CodecStatus;
+using postern::core::pop3::Pop3Codec;
+using postern::core::pop3::split_command;
 using namespace std::literals;
 
 namespace {

@@ -1,4 +1,5 @@
-// The open sessions of one protocol service, kept per event loop (POP3, SMTP).
+// The open sessions of one protocol service, kept per event loop (the node's POP3 and SMTP, the
+// proxy's sessions).
 //
 // A session lives on the loop that accepted it and only that loop touches
 // its entry; the mutex guards the map of loops only. When its connection
@@ -13,7 +14,7 @@
 
 #include "core/event_loop.hpp"
 
-namespace postern::node {
+namespace postern::core {
 
 template <class Session>
 class SessionRegistry {
@@ -24,7 +25,7 @@ class SessionRegistry {
   SessionRegistry(const SessionRegistry&) = delete;
   SessionRegistry& operator=(const SessionRegistry&) = delete;
   ~SessionRegistry() {
-    // The node calls take() on every loop first. A session still here
+    // The owner calls take() on every loop first. A session still here
     // belongs to a loop that is gone: freeing its connection would touch a
     // freed event base, so it is left to the process's exit.
     for (auto& [loop, sessions] : by_loop_) {
@@ -48,7 +49,7 @@ class SessionRegistry {
   void for_each(core::EventLoop& loop, Fn fn) {
     for (auto& [raw, session] : of(loop)) fn(*session);
   }
-  // Hands over (and forgets) every session of `loop`, on `loop`: the node
+  // Hands over (and forgets) every session of `loop`, on `loop`: the process
   // stops. Removals they posted earlier find nothing.
   Sessions take(core::EventLoop& loop) {
     Sessions out;
@@ -66,4 +67,4 @@ class SessionRegistry {
   std::map<core::EventLoop*, Sessions> by_loop_;
 };
 
-}  // namespace postern::node
+}  // namespace postern::core
