@@ -1,0 +1,359 @@
+#include "proxy/imap_proxy.hpp"
+
+#include <strings.h>
+
+#include <fmt/format.h>
+
+#include "core/base64.hpp"
+#include "core/imap_parser.hpp"
+#include "core/log.hpp"
+#include "core/sasl_plain.hpp"
+
+namespace postern::proxy {
+
+namespace {
+
+using core::imap::Command;
+using core::imap::Token;
+
+// Pre-login commands are small; a login literal is at most this.
+core::imap::Limits prelogin_limits() {
+  core::imap::Limits l;
+  l.max_line = 8 * 1024;
+  l.max_literal = 8 * 1024;
+  l.max_depth = 4;
+  l.max_tokens = 200;
+  return l;
+}
+
+bool is(const std::string& name, const char* word) {
+  return strcasecmp(name.c_str(), word) == 0;
+}
+
+class ImapProxySession final : public ProxySession {
+ public:
+  using ProxySession::ProxySession;
+
+ private:
+  enum class Hop { Greeting, StartTls, TlsWait, Id, Login };
+  enum class SaslStep { None, PlainResponse, LoginUser, LoginPassword };
+
+  std::string capabilities() const {
+    std::string caps = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE";
+    if (starttls_offered()) caps += " STARTTLS";
+    caps += plaintext_allowed() ? " AUTH=PLAIN AUTH=LOGIN" : " LOGINDISABLED";
+    return caps;
+  }
+
+  void greet() override {
+    send(fmt::format("* OK [CAPABILITY {}] Postern ready.\r\n", capabilities()));
+  }
+
+  std::string goodbye(std::string_view why) const override {
+    return fmt::format("* BYE {}\r\n", why);
+  }
+
+  void tagged(const std::string& tag, std::string_view status, std::string_view text) {
+    send(fmt::format("{} {} {}\r\n", tag.empty() ? "*" : tag, status, text));
+  }
+
+  void on_client_input() override {
+    std::size_t n = client().input_size();
+    if (n > 0) inbuf_ += client().read_bytes(n);
+    while (state() == State::Login && !inbuf_.empty() && !client().closed()) {
+      auto r = parser_.feed(inbuf_);
+      inbuf_.erase(0, r.consumed);
+      switch (r.status) {
+        case core::imap::Status::NeedMore:
+          break;
+        case core::imap::Status::Continuation:
+          send("+ OK\r\n");
+          break;
+        case core::imap::Status::Line:
+          sasl_line(std::move(r.line));
+          break;
+        case core::imap::Status::Error:
+          if (bad_command()) return end("Too many invalid commands.");
+          tagged(r.error.tag, "BAD", r.error.message);
+          break;
+        case core::imap::Status::Command:
+          command(r.command);
+          break;
+      }
+    }
+  }
+
+  void command(Command& c) {
+    const std::string& n = c.name;
+    if (n == "CAPABILITY") {
+      send(fmt::format("* CAPABILITY {}\r\n", capabilities()));
+      return tagged(c.tag, "OK", "Capability completed.");
+    }
+    if (n == "NOOP") return tagged(c.tag, "OK", "NOOP completed.");
+    if (n == "LOGOUT") {
+      send("* BYE Logging out.\r\n");
+      tagged(c.tag, "OK", "Logout completed.");
+      return quit("logout");
+    }
+    if (n == "ID") return id(c);
+    if (n == "STARTTLS") {
+      if (!starttls_offered()) {
+        if (bad_command()) return end("Too many invalid commands.");
+        return tagged(c.tag, "BAD", "STARTTLS is not available.");
+      }
+      tagged(c.tag, "OK", "Begin TLS negotiation now.");
+      // Whatever the client sent after STARTTLS is not read under TLS.
+      inbuf_.clear();
+      parser_ = core::imap::ImapParser(prelogin_limits());
+      return start_client_tls();
+    }
+    if (n == "LOGIN") {
+      if (c.args.size() != 2 || c.args[0].kind == Token::Kind::List ||
+          c.args[1].kind == Token::Kind::List) {
+        if (bad_command()) return end("Too many invalid commands.");
+        return tagged(c.tag, "BAD", "LOGIN expects a user name and a password.");
+      }
+      if (!plaintext_allowed()) {
+        return tagged(c.tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS before logging in.");
+      }
+      return login(c.tag, std::move(c.args[0].text), core::Secret(std::move(c.args[1].text)));
+    }
+    if (n == "AUTHENTICATE") return authenticate(c);
+    if (bad_command()) return end("Too many invalid commands.");
+    tagged(c.tag, "BAD", "Log in first.");
+  }
+
+  void id(const Command& c) {
+    if (c.args.size() != 1 ||
+        (c.args[0].kind != Token::Kind::List && c.args[0].kind != Token::Kind::Nil)) {
+      if (bad_command()) return end("Too many invalid commands.");
+      return tagged(c.tag, "BAD", "ID expects a parenthesised list or NIL.");
+    }
+    const auto& f = c.args[0].children;
+    for (std::size_t i = 0; i + 1 < f.size(); i += 2) {
+      // A proxy in front of us counts hops down; we go on counting.
+      if (is(f[i].text, "x-proxy-ttl")) {
+        try {
+          client_ttl_ = std::stoi(f[i + 1].text);
+        } catch (...) {
+          client_ttl_ = 0;
+        }
+      }
+    }
+    send("* ID (\"name\" \"Postern\" \"vendor\" \"Postern\")\r\n");
+    tagged(c.tag, "OK", "ID completed.");
+  }
+
+  void authenticate(Command& c) {
+    if (c.args.empty() || c.args[0].kind != Token::Kind::Atom) {
+      if (bad_command()) return end("Too many invalid commands.");
+      return tagged(c.tag, "BAD", "AUTHENTICATE expects a mechanism.");
+    }
+    if (!plaintext_allowed()) {
+      return tagged(c.tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS before logging in.");
+    }
+    sasl_tag_ = c.tag;
+    const std::string& mech = c.args[0].text;
+    if (is(mech, "PLAIN")) {
+      if (c.args.size() > 1) return plain_response(c.args[1].text);
+      sasl_ = SaslStep::PlainResponse;
+      parser_.expect_line();
+      return send("+ \r\n");
+    }
+    if (is(mech, "LOGIN")) {
+      sasl_ = SaslStep::LoginUser;
+      parser_.expect_line();
+      return send("+ VXNlcm5hbWU6\r\n");  // "Username:"
+    }
+    tagged(c.tag, "NO", "Unsupported authentication mechanism.");
+  }
+
+  void sasl_line(std::string line) {
+    const SaslStep step = sasl_;
+    sasl_ = SaslStep::None;
+    if (line == "*") return tagged(sasl_tag_, "BAD", "Authentication cancelled.");
+    switch (step) {
+      case SaslStep::PlainResponse:
+        return plain_response(line);
+      case SaslStep::LoginUser: {
+        auto user = core::base64_decode(line);
+        if (!user) return tagged(sasl_tag_, "BAD", "Invalid base64 data.");
+        sasl_user_ = std::move(*user);
+        sasl_ = SaslStep::LoginPassword;
+        parser_.expect_line();
+        return send("+ UGFzc3dvcmQ6\r\n");  // "Password:"
+      }
+      case SaslStep::LoginPassword: {
+        auto password = core::base64_decode(line);
+        if (!password) return tagged(sasl_tag_, "BAD", "Invalid base64 data.");
+        return login(sasl_tag_, std::move(sasl_user_), core::Secret(std::move(*password)));
+      }
+      case SaslStep::None:
+        break;
+    }
+  }
+
+  void plain_response(std::string_view response) {
+    auto creds = core::decode_plain(response);
+    if (!creds) {
+      if (creds.error() == core::PlainError::BadBase64)
+        return tagged(sasl_tag_, "BAD", "Invalid base64 data.");
+      return fail_login(sasl_tag_);
+    }
+    login(sasl_tag_, std::move(creds->user), std::move(creds->password));
+  }
+
+  void fail_login(const std::string& tag) {
+    if (too_many_failures()) {
+      tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+      return end("Too many failed logins.");
+    }
+    tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+  }
+
+  void login(const std::string& tag, std::string user, core::Secret password) {
+    login_tag_ = tag;
+    int ttl = config().proxy_ttl;
+    if (client_ttl_) ttl = std::min(ttl, *client_ttl_ - 1);
+    if (ttl <= 0) {
+      core::log_warn("proxy_loop").kv("sid", sid()).kv("user", user);
+      return tagged(tag, "NO", "[UNAVAILABLE] Proxy loop detected.");
+    }
+    ttl_ = ttl;
+    login_user_ = user;
+    password_ = password.clone();
+    check_login(std::move(user), std::move(password), "imap", [this](Decision d) {
+      switch (d.verdict) {
+        case Verdict::Ok:
+          return connect_node(d.account.node);
+        case Verdict::Denied:
+          password_ = core::Secret();
+          return fail_login(login_tag_);
+        case Verdict::TempFail:
+        case Verdict::Unavailable:
+          password_ = core::Secret();
+          return tagged(login_tag_, "NO", "[UNAVAILABLE] Temporary failure; try again later.");
+      }
+    });
+  }
+
+  // ---- the node ----
+
+  void on_node_connected() override { hop_ = Hop::Greeting; }
+
+  void node_failed(std::string_view) override {
+    password_ = core::Secret();
+    tagged(login_tag_, "NO", "[UNAVAILABLE] Server temporarily unavailable; try again later.");
+  }
+
+  void on_node_tls() override { send_id(); }
+
+  void send_id() {
+    hop_ = Hop::Id;
+    send_node(fmt::format(
+        "P1 ID (\"x-originating-ip\" \"{}\" \"x-originating-port\" \"{}\" \"x-proxy-ttl\" \"{}\" "
+        "\"x-session-id\" \"{}\")\r\n",
+        peer().ip.to_string(), peer().port, ttl_, sid()));
+  }
+
+  void on_node_input() override {
+    while (state() == State::Handshake) {
+      bool too_long = false;
+      auto line = node().read_line(64 * 1024, &too_long);
+      if (too_long) return fail_node("an overlong line from the node", false);
+      if (!line) return;
+      if (!node_line(*line)) return;
+    }
+  }
+
+  // False when the handshake ended (failed or handed off).
+  bool node_line(const std::string& line) {
+    switch (hop_) {
+      case Hop::Greeting:
+        if (line.rfind("* OK", 0) != 0) {
+          fail_node("unexpected greeting: " + line.substr(0, 80), false);
+          return false;
+        }
+        if (hop_starttls()) {
+          hop_ = Hop::StartTls;
+          send_node("P0 STARTTLS\r\n");
+        } else {
+          send_id();
+        }
+        return true;
+      case Hop::StartTls:
+        if (line.rfind("P0 ", 0) != 0) return true;
+        if (line.rfind("P0 OK", 0) != 0) {
+          fail_node("STARTTLS refused: " + line.substr(0, 80), false);
+          return false;
+        }
+        hop_ = Hop::TlsWait;
+        start_node_tls();
+        return false;
+      case Hop::TlsWait:
+        return true;
+      case Hop::Id:
+        if (line.rfind("P1 ", 0) != 0) return true;
+        // Even a node that refuses ID can take the login.
+        hop_ = Hop::Login;
+        send_node(fmt::format("P2 AUTHENTICATE PLAIN {}\r\n",
+                              core::encode_plain(login_user_, password_.reveal())));
+        password_ = core::Secret();
+        return true;
+      case Hop::Login:
+        return login_answer(line);
+    }
+    return false;
+  }
+
+  bool login_answer(const std::string& line) {
+    if (line.rfind("P2 ", 0) != 0) {
+      if (line.rfind("* ", 0) == 0)
+        send(line + "\r\n");  // e.g. * CAPABILITY
+      else {
+        fail_node("unexpected answer to the login: " + line.substr(0, 80), false);
+        return false;
+      }
+      return true;
+    }
+    std::string rest = line.substr(3);
+    if (rest.rfind("OK", 0) == 0) {
+      send(fmt::format("{} {}\r\n", login_tag_, rest));
+      node_ready();
+      // Commands pipelined behind the login go first, then the pump.
+      if (!inbuf_.empty()) send_node(inbuf_);
+      inbuf_.clear();
+      start_pump();
+      return false;
+    }
+    // The node said no (its own directory check, or no such user there).
+    core::log_warn("proxy_node_refused").kv("sid", sid()).kv("user", user_).kv("answer", rest);
+    send(fmt::format("{} {}\r\n", login_tag_, rest));
+    drop_node();
+    enter_state(State::Login);
+    return false;
+  }
+
+  core::imap::ImapParser parser_{prelogin_limits()};
+  std::string inbuf_;  // read from the client, not parsed yet
+  Hop hop_ = Hop::Greeting;
+  SaslStep sasl_ = SaslStep::None;
+  std::string sasl_tag_;
+  std::string sasl_user_;
+  std::string login_tag_;
+  std::string login_user_;
+  core::Secret password_;  // replayed to the node, then wiped
+  std::optional<int> client_ttl_;
+  int ttl_ = 0;
+};
+
+}  // namespace
+
+std::shared_ptr<ProxySession> make_imap_session(ProxyContext& ctx, core::EventLoop& loop,
+                                                core::Accepted accepted,
+                                                ProxySession::Ended ended) {
+  return std::make_shared<ImapProxySession>(ctx, loop, std::move(accepted), "imap",
+                                            std::move(ended));
+}
+
+}  // namespace postern::proxy

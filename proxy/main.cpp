@@ -1,0 +1,120 @@
+// postern-proxy: the front tier (DESIGN.md section 5).
+//
+//   postern-proxy -c FILE      run in the foreground (logs to stderr unless the
+//                              file says otherwise)
+//   postern-proxy -c FILE -t   check the configuration file and exit
+//
+// SIGTERM / SIGINT: stop accepting; sessions still logging in end at once,
+// pumped sessions may go on up to proxy.drain_timeout; then exit. SIGHUP:
+// re-read the file and apply the node table, the directory, the SMTP
+// settings, the throttle and the log settings to new sessions, without
+// dropping any session.
+#include <event2/event.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+
+#include "core/event_loop.hpp"
+#include "core/log.hpp"
+#include "proxy/proxy.hpp"
+
+namespace {
+
+using namespace postern;
+
+constexpr int kExitUsage = 64;
+constexpr int kExitConfig = 78;
+
+struct SignalState {
+  core::EventLoop* loop;
+  proxy::Proxy* proxy;
+  std::string file;
+  bool draining = false;
+  std::chrono::steady_clock::time_point drain_deadline;
+};
+
+void on_signal(int sig, short, void* arg) noexcept {
+  auto* s = static_cast<SignalState*>(arg);
+  if (sig == SIGHUP) {
+    try {
+      s->proxy->reload(proxy::load_proxy_config(s->file));
+      core::log_info("reload").kv("file", s->file).kv("ok", 1);
+    } catch (const std::exception& e) {
+      core::log_error("reload").kv("file", s->file).kv("ok", 0).kv("error", e.what());
+    }
+    return;
+  }
+  if (!s->draining) {
+    s->draining = true;
+    s->drain_deadline = std::chrono::steady_clock::now() + s->proxy->config().drain_timeout;
+    core::log_info("draining").kv("sessions", s->proxy->sessions());
+    s->proxy->drain();
+  }
+}
+
+void on_tick(int, short, void* arg) noexcept {
+  auto* s = static_cast<SignalState*>(arg);
+  if (!s->draining) return;
+  if (s->proxy->sessions() == 0 || std::chrono::steady_clock::now() >= s->drain_deadline) {
+    core::log_info("stopped").kv("sessions_left", s->proxy->sessions());
+    s->loop->stop();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string file;
+  bool check_only = false;
+  int opt;
+  while ((opt = getopt(argc, argv, "c:th")) != -1) {
+    switch (opt) {
+      case 'c':
+        file = optarg;
+        break;
+      case 't':
+        check_only = true;
+        break;
+      default:
+        std::cerr << "usage: postern-proxy -c FILE [-t]\n";
+        return opt == 'h' ? 0 : kExitUsage;
+    }
+  }
+  if (file.empty()) {
+    std::cerr << "usage: postern-proxy -c FILE [-t]\n";
+    return kExitUsage;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    auto config = proxy::load_proxy_config(file);
+    if (check_only) {
+      std::cout << file << ": ok\n";
+      return 0;
+    }
+    config.log.apply(file);
+    core::EventLoop loop;
+    proxy::Proxy proxy(std::move(config));
+    core::log_info("started").kv("proxy", proxy.config().name).kv("pid", getpid());
+
+    SignalState state{&loop, &proxy, file};
+    std::vector<core::EventPtr> events;
+    for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
+      events.emplace_back(evsignal_new(loop.base(), sig, &on_signal, &state));
+      event_add(events.back().get(), nullptr);
+    }
+    events.emplace_back(event_new(loop.base(), -1, EV_PERSIST, &on_tick, &state));
+    timeval tick{0, 100'000};
+    event_add(events.back().get(), &tick);
+    loop.run();
+    events.clear();
+    return 0;
+  } catch (const core::ConfigError& e) {
+    std::cerr << "postern-proxy: " << e.what() << "\n";
+    return kExitConfig;
+  } catch (const std::exception& e) {
+    std::cerr << "postern-proxy: " << e.what() << "\n";
+    return 1;
+  }
+}

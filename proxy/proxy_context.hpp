@@ -1,0 +1,68 @@
+// What every proxy session shares, owned by the Proxy and outliving every
+// session.
+//
+// The parts a SIGHUP may replace (the node table, the directory, the SMTP
+// settings) live in a Generation that a session takes when it starts and
+// keeps to its end, so a reload never changes the ground under a session in
+// progress; new sessions get the new one.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/metrics.hpp"
+#include "mapping/directory.hpp"
+#include "proxy/login_throttle.hpp"
+#include "proxy/node_health.hpp"
+#include "proxy/proxy_config.hpp"
+
+namespace postern::proxy {
+
+struct Generation {
+  std::shared_ptr<const ProxyConfig> config;
+  std::shared_ptr<mapping::Directory> directory;
+};
+
+// Counters and gauges every session updates (names in proxy_metrics.cpp).
+struct ProxyMetrics {
+  explicit ProxyMetrics(core::MetricsRegistry& registry);
+  core::Gauge& active(std::string_view proto);
+  core::Counter& sessions(std::string_view proto);
+  // result: "ok", "denied", "tempfail", "unavailable" (node down).
+  core::Counter& logins(std::string_view proto, std::string_view result);
+  // direction: "in" (client to node) or "out" (node to client).
+  core::Counter& bytes(std::string_view proto, std::string_view direction);
+  core::MetricsRegistry& registry;
+};
+
+class ProxyContext {
+ public:
+  ProxyContext(std::shared_ptr<const Generation> first, NodeHealth& node_health,
+               LoginThrottle& login_throttle, core::MetricsRegistry& registry)
+      : health(node_health),
+        throttle(login_throttle),
+        metrics(registry),
+        generation_(std::move(first)) {}
+
+  std::shared_ptr<const Generation> current() const {
+    std::lock_guard lock(mutex_);
+    return generation_;
+  }
+  void replace(std::shared_ptr<const Generation> next) {
+    std::lock_guard lock(mutex_);
+    generation_ = std::move(next);
+  }
+
+  NodeHealth& health;
+  LoginThrottle& throttle;
+  ProxyMetrics metrics;
+  std::atomic<bool> draining{false};
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Generation> generation_;
+};
+
+}  // namespace postern::proxy

@@ -1,0 +1,471 @@
+#include "proxy/proxy_session.hpp"
+
+#include <atomic>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+
+namespace postern::proxy {
+
+namespace {
+
+constexpr std::string_view kStateNames[] = {"login",     "checking", "connecting",
+                                            "handshake", "pumping",  "closed"};
+
+std::string_view state_name(ProxySession::State s) {
+  return kStateNames[static_cast<int>(s)];
+}
+
+std::string next_session_id() {
+  // Unique per process and readable; the proxy name in the logs tells
+  // proxies apart.
+  static std::atomic<std::uint64_t> next{1};
+  return fmt::format("x{:x}", next.fetch_add(1, std::memory_order_relaxed));
+}
+
+core::Connection::Options connection_options(std::size_t buffer, std::chrono::milliseconds idle) {
+  core::Connection::Options o;
+  o.max_input = buffer;
+  o.output_low_water = buffer / 2;
+  o.idle_timeout = idle;
+  return o;
+}
+
+std::string close_reason(bool client, core::CloseReason r) {
+  return fmt::format("{}_{}", client ? "client" : "node", core::close_reason_name(r));
+}
+
+}  // namespace
+
+ProxySession::ProxySession(ProxyContext& ctx, core::EventLoop& loop, core::Accepted accepted,
+                           std::string proto, Ended ended)
+    : ctx_(ctx),
+      loop_(loop),
+      listener_(*accepted.listener),
+      gen_(ctx.current()),
+      peer_(accepted.peer),
+      ticket_(std::move(accepted.ticket)),
+      ended_(std::move(ended)),
+      proto_(std::move(proto)),
+      sid_(next_session_id()),
+      login_timer_(loop, [this] { on_login_timeout(); }),
+      connect_timer_(loop, [this] { fail_node("the node did not answer in time", true); }),
+      wait_timer_(loop, [this] {
+        auto next = std::move(after_wait_);
+        if (next) next();
+      }) {
+  service_ = proto_;
+  client_ = std::make_unique<core::Connection>(
+      loop, accepted.fd, accepted.peer,
+      connection_options(gen_->config->buffer, listener_.idle_timeout), this,
+      listener_.implicit_tls ? listener_.tls : nullptr);
+  auto log = core::log_info("session_start");
+  log.kv("sid", sid_)
+      .kv("proto", proto_)
+      .kv("listener", listener_.name)
+      .kv("client", peer_.to_string());
+  if (accepted.via) log.kv("via", accepted.via->to_string());
+}
+
+ProxySession::~ProxySession() {
+  // Callbacks of connections closed from here must not reach a half-gone
+  // session.
+  if (client_) client_->set_handler(nullptr);
+  if (node_) node_->set_handler(nullptr);
+}
+
+void ProxySession::start() {
+  started_ = std::chrono::steady_clock::now();
+  ctx_.metrics.active(proto_).add(1);
+  ctx_.metrics.sessions(proto_).inc();
+  login_timer_.arm(gen_->config->login_timeout);
+  if (client_->closed()) return finish("client_error");
+  if (!listener_.implicit_tls) {
+    greeted_ = true;
+    greet();
+  }
+}
+
+void ProxySession::enter_state(State next) {
+  if (next == state_) return;
+  core::log_debug("proxy_state")
+      .kv("sid", sid_)
+      .kv("from", state_name(state_))
+      .kv("to", state_name(next));
+  const State before = state_;
+  state_ = next;
+  if (!client_) return;
+  if (next == State::Checking || next == State::Connecting || next == State::Handshake) {
+    client_->pause_reading();
+  } else if (next == State::Login && before != State::Login) {
+    client_->resume_reading();
+    // Commands the client pipelined behind the one that failed (in the
+    // connection, or already read by the protocol).
+    std::weak_ptr<ProxySession> weak = weak_from_this();
+    loop_.post([weak] {
+      auto s = weak.lock();
+      if (s && s->state_ == State::Login && s->client_ && !s->client_->closed())
+        s->on_client_input();
+    });
+  }
+}
+
+void ProxySession::on_input(core::Connection& c) noexcept {
+  if (&c == client_.get()) {
+    if (state_ == State::Login) on_client_input();
+  } else if (&c == node_.get()) {
+    if (state_ == State::Handshake) on_node_input();
+  }
+}
+
+void ProxySession::on_tls_ready(core::Connection& c) noexcept {
+  if (&c == client_.get()) {
+    core::log_info("proxy_starttls").kv("sid", sid_).kv("tls", c.tls_description());
+    if (!greeted_) {
+      greeted_ = true;
+      greet();
+    } else {
+      on_client_tls();
+    }
+  } else if (&c == node_.get()) {
+    if (state_ == State::Connecting) {
+      enter_state(State::Handshake);
+      on_node_connected();
+    } else {
+      on_node_tls();
+    }
+  }
+}
+
+void ProxySession::on_closed(core::Connection& c, core::CloseReason reason) noexcept {
+  if (&c == client_.get()) {
+    drop_node();
+    finish(end_reason_.empty() ? close_reason(true, reason) : end_reason_);
+  } else if (&c == node_.get()) {
+    // Before the hand-off: the node went away mid-dialogue.
+    auto why = fmt::format("the node closed the connection ({})", core::close_reason_name(reason));
+    bool down = reason != core::CloseReason::PeerClosed;
+    loop_.post([weak = weak_from_this(), why, down] {
+      if (auto s = weak.lock(); s && !s->closed_) s->fail_node(why, down);
+    });
+  }
+}
+
+bool ProxySession::plaintext_allowed() const {
+  return listener_.allow_plaintext_auth || peer_.is_loopback() ||
+         (client_ && client_->tls_active());
+}
+
+void ProxySession::start_client_tls() {
+  if (!client_->start_tls(listener_.tls)) end("TLS could not start");
+}
+
+bool ProxySession::bad_command() {
+  return ++bad_commands_ >= listener_.errors.max_bad_commands;
+}
+
+bool ProxySession::too_many_failures() const {
+  return failed_logins_ >= listener_.errors.max_failed_logins;
+}
+
+void ProxySession::check_login(std::string user, core::Secret password, std::string_view service,
+                               std::function<void(Decision)> done) {
+  enter_state(State::Checking);
+  auto delay = ctx_.throttle.delay(peer_.ip, user, std::chrono::steady_clock::now());
+  std::weak_ptr<ProxySession> weak = weak_from_this();
+  // Shared so the closure stays copyable (std::function); taken once.
+  auto secret = std::make_shared<core::Secret>(std::move(password));
+  auto ask = [this, weak, user = std::move(user), secret, service = std::string(service),
+              done = std::move(done)]() mutable {
+    auto answer = [this, weak, user, service, done = std::move(done)](Decision d) mutable {
+      auto s = weak.lock();
+      if (!s || closed_) return;
+      decide(user, service, d);
+      if (d.verdict != Verdict::Ok) enter_state(State::Login);
+      done(std::move(d));
+    };
+    auto& directory = *gen_->directory;
+    if (gen_->config->verify_credentials) {
+      directory.authenticate(
+          user, std::move(*secret), loop_, [answer](mapping::AuthResult r) mutable {
+            Decision d;
+            d.detail = r.detail;
+            d.account = std::move(r.account);
+            d.verdict = r.status == mapping::AuthStatus::Ok       ? Verdict::Ok
+                        : r.status == mapping::AuthStatus::Denied ? Verdict::Denied
+                                                                  : Verdict::TempFail;
+            if (r.status == mapping::AuthStatus::Denied)
+              d.detail = std::string(mapping::deny_reason_name(r.reason));
+            answer(std::move(d));
+          });
+    } else {
+      directory.lookup(user, loop_, [answer](mapping::LookupResult r) mutable {
+        Decision d;
+        d.detail = r.detail;
+        d.account = std::move(r.account);
+        d.verdict = r.status == mapping::LookupStatus::Found      ? Verdict::Ok
+                    : r.status == mapping::LookupStatus::NotFound ? Verdict::Denied
+                                                                  : Verdict::TempFail;
+        answer(std::move(d));
+      });
+    }
+  };
+  if (delay.count() > 0) {
+    core::log_info("login_delayed")
+        .kv("sid", sid_)
+        .kv("client", peer_.ip.to_string())
+        .kv("delay_ms", delay.count());
+    after_wait_ = std::move(ask);
+    wait_timer_.arm(delay);
+  } else {
+    ask();
+  }
+}
+
+void ProxySession::decide(const std::string& user, const std::string& service, Decision& d) {
+  const auto now = std::chrono::steady_clock::now();
+  if (d.verdict == Verdict::Ok) {
+    if (d.account.state == mapping::AccountState::Disabled || !d.account.service_enabled(service)) {
+      d.verdict = Verdict::Denied;
+      d.detail = "service disabled";
+    }
+  }
+  if (d.verdict == Verdict::Ok) {
+    const auto& nodes = gen_->config->nodes;
+    auto it = nodes.find(d.account.node);
+    if (it == nodes.end() || it->second.services.count(service_) == 0) {
+      d.verdict = Verdict::Unavailable;
+      d.detail = "node " + d.account.node + " has no " + service_ + " endpoint here";
+    } else if (!ctx_.health.is_up(d.account.node)) {
+      d.verdict = Verdict::Unavailable;
+      d.detail = "node " + d.account.node + " is down";
+    }
+  }
+  std::string_view result = "ok";
+  switch (d.verdict) {
+    case Verdict::Ok:
+      ctx_.throttle.succeeded(user);
+      user_ = d.account.address;
+      break;
+    case Verdict::Denied:
+      result = "denied";
+      ctx_.throttle.failed(peer_.ip, user, now);
+      ++failed_logins_;
+      break;
+    case Verdict::TempFail:
+      result = "tempfail";
+      break;
+    case Verdict::Unavailable:
+      result = "unavailable";
+      break;
+  }
+  ctx_.metrics.logins(proto_, result).inc();
+  core::log_info("proxy_login")
+      .kv("sid", sid_)
+      .kv("proto", proto_)
+      .kv("user", user)
+      .kv("node", d.account.node)
+      .kv("client", peer_.to_string())
+      .kv("result", result)
+      .kv("detail", d.detail);
+}
+
+void ProxySession::lookup_address(std::string address,
+                                  std::function<void(mapping::LookupResult)> done) {
+  enter_state(State::Checking);
+  std::weak_ptr<ProxySession> weak = weak_from_this();
+  gen_->directory->lookup(address, loop_, [weak, done = std::move(done)](mapping::LookupResult r) {
+    auto s = weak.lock();
+    if (!s || s->closed_) return;
+    s->enter_state(State::Login);
+    done(std::move(r));
+  });
+}
+
+void ProxySession::connect_node(const std::string& node) {
+  node_name_ = node;
+  const auto& nodes = gen_->config->nodes;
+  auto it = nodes.find(node);
+  auto ep = it == nodes.end() ? nullptr : &it->second;
+  if (ep == nullptr || ep->services.count(service_) == 0) {
+    enter_state(State::Login);
+    return node_failed("no route to the node");
+  }
+  if (!ctx_.health.is_up(node)) {
+    enter_state(State::Login);
+    return node_failed("the node is down");
+  }
+  enter_state(State::Connecting);
+  connect_timer_.arm(gen_->config->connect_timeout);
+  const core::Endpoint& to = ep->services.at(service_);
+  std::weak_ptr<ProxySession> weak = weak_from_this();
+  connecting_ = core::connect_tcp(
+      loop_, to, gen_->config->connect_timeout, [this, weak, to, ep](int fd, std::string error) {
+        auto s = weak.lock();
+        if (!s || closed_) {
+          if (fd >= 0) ::close(fd);
+          return;
+        }
+        connecting_.reset();
+        if (fd < 0) return fail_node("connect to " + to.to_string() + ": " + error, true);
+        core::PeerAddress addr;
+        if (auto ip = core::IpAddress::parse(to.host)) addr.ip = *ip;
+        addr.port = to.port;
+        const bool implicit = ep->tls_mode == NodeEndpoints::TlsMode::Implicit;
+        node_ = std::make_unique<core::Connection>(
+            loop_, fd, addr, connection_options(gen_->config->buffer, listener_.idle_timeout), this,
+            implicit ? ep->tls : nullptr, ep->server_name);
+        if (node_->closed()) return fail_node("could not set up the node connection", true);
+        if (!implicit) {
+          enter_state(State::Handshake);
+          on_node_connected();
+        }
+      });
+}
+
+bool ProxySession::hop_starttls() const {
+  auto it = gen_->config->nodes.find(node_name_);
+  return it != gen_->config->nodes.end() && it->second.tls_mode == NodeEndpoints::TlsMode::StartTls;
+}
+
+void ProxySession::start_node_tls() {
+  const auto& ep = gen_->config->nodes.at(node_name_);
+  if (!node_->start_tls(ep.tls, ep.server_name)) fail_node("TLS to the node could not start", true);
+}
+
+void ProxySession::drop_node() {
+  connecting_.reset();
+  connect_timer_.cancel();
+  if (node_) {
+    node_->set_handler(nullptr);
+    auto gone = std::move(node_);
+    gone->close();
+    // Freed on the next turn: we may be inside one of its callbacks.
+    loop_.post([gone = std::shared_ptr<core::Connection>(std::move(gone))] {});
+  }
+}
+
+void ProxySession::fail_node(std::string_view why, bool down) {
+  if (closed_ || state_ == State::Pumping) return;
+  drop_node();
+  if (down) ctx_.health.report_failure(node_name_, why);
+  ctx_.metrics.logins(proto_, "unavailable").inc();
+  core::log_warn("proxy_node_failed")
+      .kv("sid", sid_)
+      .kv("proto", proto_)
+      .kv("user", user_)
+      .kv("node", node_name_)
+      .kv("reason", why);
+  enter_state(State::Login);
+  node_failed(why);
+}
+
+void ProxySession::node_ready() {
+  connect_timer_.cancel();
+  ctx_.health.report_success(node_name_);
+  core::log_info("proxy_handoff")
+      .kv("sid", sid_)
+      .kv("proto", proto_)
+      .kv("user", user_)
+      .kv("node", node_name_)
+      .kv("client", peer_.to_string());
+}
+
+void ProxySession::start_pump() {
+  enter_state(State::Pumping);
+  login_timer_.cancel();
+  connect_timer_.cancel();
+  std::weak_ptr<ProxySession> weak = weak_from_this();
+  pump_ = std::make_unique<Pump>(loop_, std::move(client_), std::move(node_), gen_->config->buffer,
+                                 gen_->config->splice, listener_.idle_timeout,
+                                 [weak](const Pump::Result& r) {
+                                   if (auto s = weak.lock()) {
+                                     s->bytes_in_ = r.bytes_in;
+                                     s->bytes_out_ = r.bytes_out;
+                                     s->finish(s->end_reason_.empty() ? r.reason : s->end_reason_);
+                                   }
+                                 });
+}
+
+void ProxySession::send(std::string_view bytes) {
+  if (client_) client_->write(bytes);
+}
+
+void ProxySession::send_node(std::string_view bytes) {
+  if (node_) node_->write(bytes);
+}
+
+void ProxySession::end(std::string_view why) {
+  if (closed_ || !client_ || state_ == State::Closed) return;
+  end_reason_ = std::string(why);
+  // Nothing the client sends from now on is read or answered.
+  enter_state(State::Closed);
+  drop_node();
+  send(goodbye(why));
+  client_->close_after_flush();
+}
+
+void ProxySession::quit(std::string_view reason) {
+  if (closed_ || !client_ || state_ == State::Closed) return;
+  end_reason_ = std::string(reason);
+  enter_state(State::Closed);
+  drop_node();
+  client_->close_after_flush();
+}
+
+void ProxySession::on_login_timeout() {
+  if (state_ == State::Pumping || state_ == State::Closed || closed_) return;
+  end("login timeout");
+}
+
+void ProxySession::drain() {
+  if (state_ == State::Pumping || state_ == State::Closed || closed_) return;
+  end("shutting down");
+}
+
+void ProxySession::close(std::string_view reason) {
+  if (closed_) return;
+  end_reason_ = std::string(reason);
+  if (pump_) {
+    pump_->close();
+  } else {
+    drop_node();
+    if (client_ && !client_->closed()) client_->close();
+  }
+  finish(std::string(reason));
+}
+
+void ProxySession::finish(std::string reason) {
+  if (closed_) return;
+  closed_ = true;
+  state_ = State::Closed;
+  login_timer_.cancel();
+  connect_timer_.cancel();
+  wait_timer_.cancel();
+  if (pump_) {
+    auto p = pump_->progress();
+    bytes_in_ = p.bytes_in;
+    bytes_out_ = p.bytes_out;
+    spliced_ = p.spliced;
+  }
+  ctx_.metrics.bytes(proto_, "in").inc(bytes_in_);
+  ctx_.metrics.bytes(proto_, "out").inc(bytes_out_);
+  ctx_.metrics.active(proto_).add(-1);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started_);
+  core::log_info("session_end")
+      .kv("sid", sid_)
+      .kv("proto", proto_)
+      .kv("user", user_)
+      .kv("node", node_name_)
+      .kv("client", peer_.to_string())
+      .kv("bytes_in", bytes_in_)
+      .kv("bytes_out", bytes_out_)
+      .kv("duration_ms", ms.count())
+      .kv("pump", pump_ ? (spliced_ ? "splice" : "buffered") : "none")
+      .kv("reason", reason);
+  if (ended_) ended_(this);
+}
+
+}  // namespace postern::proxy

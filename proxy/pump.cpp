@@ -1,0 +1,131 @@
+#include "proxy/pump.hpp"
+
+namespace postern::proxy {
+
+namespace {
+
+std::string side_reason(bool client, core::CloseReason r) {
+  std::string who = client ? "client_" : "node_";
+  switch (r) {
+    case core::CloseReason::PeerClosed:
+      return who + "closed";
+    case core::CloseReason::Timeout:
+      return who + "timeout";
+    case core::CloseReason::Error:
+    case core::CloseReason::TlsError:
+      return who + "error";
+    case core::CloseReason::Local:
+      return "closed";
+  }
+  return "closed";
+}
+
+}  // namespace
+
+Pump::Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
+           std::unique_ptr<core::Connection> node, std::size_t buffer, bool splice,
+           std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done)
+    : loop_(loop),
+      client_(std::move(client)),
+      node_(std::move(node)),
+      buffer_(buffer),
+      done_(std::move(done)),
+      splice_(splice),
+      idle_(idle_timeout) {
+  client_->set_handler(this);
+  node_->set_handler(this);
+  client_->resume_reading();
+  node_->resume_reading();
+  if (client_->input_size() > 0) forward(*client_, *node_);
+  if (node_->input_size() > 0) forward(*node_, *client_);
+}
+
+Pump::~Pump() {
+  // Closing here must not call back into a half-destroyed pump.
+  client_->set_handler(nullptr);
+  node_->set_handler(nullptr);
+}
+
+void Pump::close() {
+  if (spliced_) return spliced_->close();
+  if (result_.reason.empty()) result_.reason = "closed";
+  if (!client_->closed()) client_->close();
+  if (!node_->closed()) node_->close();
+}
+
+void Pump::forward(core::Connection& from, core::Connection& to) {
+  std::size_t n = from.forward_input_to(to);
+  if (&from == client_.get()) {
+    result_.bytes_in += n;
+  } else {
+    result_.bytes_out += n;
+  }
+  if (to.output_pending() >= buffer_) {
+    from.pause_reading();
+    (&from == client_.get() ? client_paused_ : node_paused_) = true;
+  }
+}
+
+void Pump::on_input(core::Connection& c) noexcept {
+  core::Connection& to = other(c);
+  if (to.closed()) return;
+  forward(c, to);
+}
+
+Pump::Result Pump::progress() const {
+  Result r = result_;
+  if (spliced_ && !finished_) {
+    r.bytes_in += spliced_->totals().bytes_in;
+    r.bytes_out += spliced_->totals().bytes_out;
+  }
+  return r;
+}
+
+void Pump::try_splice() {
+  if (!splice_ || spliced_ || finished_) return;
+  if (!client_->detachable() || !node_->detachable()) return;
+  int client_fd = client_->detach();
+  int node_fd = node_->detach();
+  // Both were detachable a moment ago on this thread: neither can fail now.
+  result_.spliced = true;
+  spliced_ = std::make_unique<SplicePump>(loop_, client_fd, node_fd, buffer_, idle_,
+                                          [this](const SplicePump::Totals& t) { spliced_done(t); });
+}
+
+void Pump::spliced_done(const SplicePump::Totals& t) {
+  if (finished_) return;
+  finished_ = true;
+  result_.bytes_in += t.bytes_in;
+  result_.bytes_out += t.bytes_out;
+  if (result_.reason.empty()) result_.reason = t.reason;
+  if (done_) done_(result_);
+}
+
+void Pump::on_output_drained(core::Connection& c) noexcept {
+  // c's output fell below half: read the side that feeds it again.
+  core::Connection& from = other(c);
+  bool& paused = &from == client_.get() ? client_paused_ : node_paused_;
+  if (paused && !from.closed()) {
+    paused = false;
+    from.resume_reading();
+    if (from.input_size() > 0) forward(from, c);
+  }
+  try_splice();
+}
+
+void Pump::on_closed(core::Connection& c, core::CloseReason reason) noexcept {
+  ++closed_;
+  if (result_.reason.empty()) result_.reason = side_reason(&c == client_.get(), reason);
+  core::Connection& peer = other(c);
+  if (!peer.closed()) {
+    // What the closed side said last still reaches the other one.
+    peer.close_after_flush();
+    return;
+  }
+  if (closed_ >= 2 && !finished_) {
+    finished_ = true;
+    if (done_) done_(result_);
+  }
+}
+
+}  // namespace postern::proxy

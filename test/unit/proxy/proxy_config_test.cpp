@@ -1,0 +1,173 @@
+#include "proxy/proxy_config.hpp"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+using postern::core::ConfigError;
+using postern::proxy::load_proxy_config;
+using postern::proxy::NodeEndpoints;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::filesystem::path temp_path() {
+  return std::filesystem::temp_directory_path() /
+         ("postern-proxy-" + std::to_string(getpid()) + ".json");
+}
+
+struct TempConfig {
+  std::filesystem::path path = temp_path();
+  explicit TempConfig(const std::string& text) { std::ofstream(path) << text; }
+  ~TempConfig() { std::filesystem::remove(path); }
+};
+
+std::string error_of(const std::string& text) {
+  TempConfig f(text);
+  try {
+    (void)load_proxy_config(f.path.string());
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* kDirectory =
+    R"("directory": {"source": "file", "primary_domain": "Example.COM",
+                     "file": {"path": "/dev/null"}})";
+const char* kListeners = R"("listeners": [{"name": "imap", "address": "127.0.0.1:2143"}])";
+const char* kNodes = R"("nodes": {"node1": {"imap": "127.0.0.1:11143"}})";
+
+// A configuration with the three required sections and `extra` spliced in.
+std::string config_with(const std::string& extra, const char* listeners = kListeners,
+                        const char* nodes = kNodes) {
+  std::string text = "{" + std::string(kDirectory) + ", " + listeners + ", " + nodes;
+  if (!extra.empty()) text += ", " + extra;
+  return text + "}";
+}
+
+bool error_has(const std::string& text, const std::string& wanted) {
+  const auto e = error_of(text);
+  INFO("error: ", e);
+  return e.find(wanted) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("proxy config: a valid file") {
+  TempConfig f(R"({
+    // the edge
+    "proxy": {"name": "proxy1", "threads": 2, "verify_credentials": false,
+              "connect_timeout": 1.5, "login_timeout": 30, "proxy_ttl": 3, "buffer": 32768},
+    "throttle": {"base_delay": 0.25, "max_delay": 4, "forget_after": 60, "max_keys": 1000},
+    "health": {"probe_interval": 0.5, "probe_timeout": 0.2},
+    "listeners": [{"name": "imap", "address": "127.0.0.1:2143"},
+                  {"name": "mx", "protocol": "smtp", "address": "127.0.0.1:2525"},
+                  {"name": "submission", "address": "[::1]:2587"}],
+    "admin": {"address": "127.0.0.1:9100"},
+    "directory": {"source": "file", "primary_domain": "Example.COM",
+                  "file": {"path": "/dev/null"}},
+    "smtp": {"hostname": "mx.example.com", "local_domains": ["Example.com", "example.org"],
+             "max_message_size": 1048576},
+    "nodes": {
+      "node1": {"imap": "127.0.0.1:11143", "pop3": "127.0.0.1:11110", "smtp": "127.0.0.1:11025",
+                "tls": {"mode": "implicit", "verify": false, "server_name": "node1.example.com"}},
+      "node2": {"imap": "[::1]:12143"}
+    }
+  })");
+  auto c = load_proxy_config(f.path.string());
+  CHECK(c.name == "proxy1");
+  CHECK(c.threads == 2);
+  CHECK_FALSE(c.verify_credentials);
+  CHECK(c.connect_timeout == 1500ms);
+  CHECK(c.login_timeout == 30s);
+  CHECK(c.proxy_ttl == 3);
+  CHECK(c.buffer == 32768);
+  CHECK(c.throttle.base_delay == 250ms);
+  CHECK(c.throttle.max_delay == 4s);
+  CHECK(c.throttle.forget_after == 60s);
+  CHECK(c.throttle.max_keys == 1000);
+  CHECK(c.health.probe_interval == 500ms);
+  CHECK(c.health.probe_timeout == 200ms);
+  REQUIRE(c.listeners.size() == 3);
+  CHECK(c.listeners[1]->protocol == "smtp");
+  CHECK(c.listeners[2]->protocol == "submission");
+  CHECK(c.admin->port == 9100);
+  CHECK(c.smtp.hostname == "mx.example.com");
+  CHECK(c.smtp.primary_domain == "example.com");
+  CHECK(c.smtp.local_domains == std::set<std::string>{"example.com", "example.org"});
+  CHECK(c.smtp.max_message_size == 1048576);
+  REQUIRE(c.nodes.size() == 2);
+  const auto& n1 = c.nodes.at("node1");
+  CHECK(n1.name == "node1");
+  CHECK(n1.services.size() == 3);
+  CHECK(n1.services.at("pop3").to_string() == "127.0.0.1:11110");
+  CHECK(n1.tls_mode == NodeEndpoints::TlsMode::Implicit);
+  REQUIRE(n1.tls != nullptr);
+  CHECK_FALSE(n1.tls->is_server());
+  CHECK(n1.server_name == "node1.example.com");
+  const auto& n2 = c.nodes.at("node2");
+  CHECK(n2.services.at("imap").port == 12143);
+  CHECK(n2.tls_mode == NodeEndpoints::TlsMode::None);
+  CHECK(n2.tls == nullptr);
+}
+
+TEST_CASE("proxy config: defaults") {
+  TempConfig f(config_with(""));
+  auto c = load_proxy_config(f.path.string());
+  CHECK(c.name == "proxy");
+  CHECK(c.threads >= 1);
+  CHECK(c.verify_credentials);
+  CHECK(c.connect_timeout == 5s);
+  CHECK(c.throttle.base_delay == 500ms);
+  CHECK(c.health.probe_interval == 5s);
+  CHECK_FALSE(c.admin.has_value());
+  CHECK(c.tls == nullptr);
+  CHECK_FALSE(c.smtp.hostname.empty());
+  // Without "smtp", the directory's primary domain is the one local domain.
+  CHECK(c.smtp.local_domains == std::set<std::string>{"example.com"});
+  CHECK(c.smtp.max_message_size == 50ull * 1024 * 1024);
+}
+
+TEST_CASE("proxy config: errors name the file, the key and what was expected") {
+  CHECK(error_of(config_with("")).empty());
+  CHECK(error_has(config_with(R"("proxy": {"nmae": "p"})"), "proxy.nmae: unknown key"));
+  CHECK(error_has(config_with(R"("proxy": {"connect_timeout": -1})"), "proxy.connect_timeout"));
+  CHECK(error_has(config_with(R"("throttle": {"base_delay": 5, "max_delay": 1})"),
+                  "throttle.max_delay: expected at least base_delay"));
+  CHECK(error_has(config_with(R"("throttle": {"max_failures_per_ip": 3})"),
+                  "throttle.max_failures_per_ip: unknown key"));
+  CHECK(error_has(config_with("", R"("listeners": [{"name": "http", "address": "127.0.0.1:1"}])"),
+                  "listeners[0].protocol: expected one of imap, pop3, smtp, submission, found "
+                  "\"http\""));
+  CHECK(error_has(config_with("", R"("listeners": [{"name": "imap", "address": "127.0.0.1:1",
+                                                    "tls": "starttls"}])"),
+                  "listeners[0].tls: needs the top-level \"tls\" object"));
+  CHECK(error_has(config_with("", R"("listeners": [])"),
+                  "listeners: expected at least one listener"));
+  CHECK(error_has(config_with("", kListeners, R"("nodes": {})"),
+                  "nodes: expected at least one node"));
+  CHECK(error_has(config_with("", kListeners, R"("nodes": {"node1": {"imap": "node1:143"}})"),
+                  "nodes.node1.imap: expected the node's IP address and port"));
+  CHECK(error_has(config_with("", kListeners, R"("nodes": {"node1": {"imap": "127.0.0.1:0"}})"),
+                  "nodes.node1.imap: expected"));
+  CHECK(error_has(config_with("", kListeners, R"("nodes": {"node1": {"lmtp": "127.0.0.1:24"}})"),
+                  "nodes.node1.lmtp: unknown key"));
+  CHECK(error_has(config_with("", kListeners, R"("nodes": {"node1": {"http": "127.0.0.1:80",
+                                                  "tls": {"mode": "tls"}}})"),
+                  "nodes.node1.tls.mode: expected one of"));
+  CHECK(error_has(config_with("", kListeners, R"("nodes": {"node1": {"imap": "127.0.0.1:1",
+                                                  "tls": {"ca": "/nonexistent/ca.crt"}}})"),
+                  "nodes.node1.tls.ca: cannot load CA"));
+  CHECK(error_has(config_with(R"("smtp": {"local_domains": ["a@b"]})"),
+                  "smtp.local_domains: expected domain names"));
+  CHECK(error_has(config_with(R"("admin": {"address": "nowhere"})"),
+                  "admin.address: expected host:port"));
+  CHECK(error_has("{" + std::string(kListeners) + ", " + kNodes + "}", ": directory: missing"));
+  // Every message starts with the file's name.
+  const auto e = error_of(config_with(R"("health": {"probe_interval": "soon"})"));
+  CHECK(e.find("health.probe_interval") != std::string::npos);
+  CHECK(e.rfind(temp_path().string() + ": ", 0) == 0);
+}
