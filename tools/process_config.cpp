@@ -2,6 +2,7 @@
 
 #include "core/config.hpp"
 #include "core/log_config.hpp"
+#include "proxy/proxy_config.hpp"
 
 namespace postern::tools {
 
@@ -13,6 +14,14 @@ ProcessConfig load_process_config(const std::string& file,
     c.node = node::load_node_config(file, node_protocols);
     c.directory = c.node->directory;
     c.log = c.node->log;
+    return c;
+  }
+  if (root.has("proxy")) {
+    // A proxy's file, judged as `postern-proxy -t` does; lookup and auth
+    // then ask the directory exactly as that proxy would.
+    auto proxy = proxy::load_proxy_config(file);
+    c.directory = proxy.directory;
+    c.log = proxy.log;
     return c;
   }
   root.allow_only({"directory", "log"});

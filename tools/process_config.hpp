@@ -1,7 +1,8 @@
 // The configuration file posternctl is given: either a process's file with the
 // shared sections only (directory, log: conf/mapping-ldap.json), or a whole
-// node's file (conf/node1.json), read with the node's own loader so that
-// check-config judges it exactly as `postern-node -t` does.
+// node's file (conf/node1.json) or proxy's file (conf/proxy.json), read with
+// that program's own loader so that check-config judges it exactly as
+// `postern-node -t` / `postern-proxy -t` do.
 #pragma once
 
 #include <optional>

@@ -16,6 +16,7 @@ import unittest
 import urllib.request
 
 from lib.node import Node
+from lib.postern import posternctl
 from lib.proxy import Proxy
 from lib.slapd import Slapd
 
@@ -377,6 +378,13 @@ class ProxyClusterTest(unittest.TestCase):
         self.assertRegex(text, r'postern_proxy_logins_total\{proto="imap",result="ok"\} [1-9]')
         self.assertRegex(text, r'postern_proxy_bytes_total\{proto="imap",direction="out"\} [1-9]')
         self.assertRegex(text, r'postern_proxy_node_up\{node="node1"\} 1')
+
+    def test_posternctl_reads_the_proxys_file(self):
+        r = posternctl(self.proxy.config_path, "check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = posternctl(self.proxy.config_path, "lookup", "bob@example.com")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("node2", r.stdout)
 
     def test_sighup_reloads_without_dropping_sessions(self):
         imap = imap_login(self.port("imap"), "alice")
