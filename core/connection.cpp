@@ -215,6 +215,11 @@ void Connection::set_idle_timeout(std::chrono::milliseconds t) {
   bufferevent_set_timeouts(bev_, &tv, &tv);
 }
 
+void Connection::set_output_low_water(std::size_t bytes) {
+  options_.output_low_water = bytes;
+  if (bev_ != nullptr) bufferevent_setwatermark(bev_, EV_WRITE, bytes, 0);
+}
+
 void Connection::pause_reading() {
   if (bev_ != nullptr) bufferevent_disable(bev_, EV_READ);
 }

@@ -101,6 +101,8 @@ class Connection {
   bool detachable() const;
 
   void set_idle_timeout(std::chrono::milliseconds t);
+  // on_output_drained() comes when the output falls to `bytes` (0: empty).
+  void set_output_low_water(std::size_t bytes);
   void pause_reading();
   void resume_reading();
 

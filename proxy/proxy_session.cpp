@@ -45,6 +45,7 @@ ProxySession::ProxySession(ProxyContext& ctx, core::EventLoop& loop, core::Accep
       listener_(*accepted.listener),
       gen_(ctx.current()),
       peer_(accepted.peer),
+      via_(accepted.via),
       ticket_(std::move(accepted.ticket)),
       ended_(std::move(ended)),
       proto_(std::move(proto)),
@@ -60,7 +61,9 @@ ProxySession::ProxySession(ProxyContext& ctx, core::EventLoop& loop, core::Accep
       loop, accepted.fd, accepted.peer,
       connection_options(gen_->config->buffer, listener_.idle_timeout), this,
       listener_.implicit_tls ? listener_.tls : nullptr);
-  auto log = core::log_info("session_start");
+  // Debug only: the login and session_end lines carry the same facts, and
+  // a proxy's busiest path is a short session.
+  auto log = core::log_debug("session_start");
   log.kv("sid", sid_)
       .kv("proto", proto_)
       .kv("listener", listener_.name)
@@ -364,7 +367,7 @@ void ProxySession::fail_node(std::string_view why, bool down) {
 void ProxySession::node_ready() {
   connect_timer_.cancel();
   ctx_.health.report_success(node_name_);
-  core::log_info("proxy_handoff")
+  core::log_debug("proxy_handoff")
       .kv("sid", sid_)
       .kv("proto", proto_)
       .kv("user", user_)
@@ -460,6 +463,7 @@ void ProxySession::finish(std::string reason) {
       .kv("user", user_)
       .kv("node", node_name_)
       .kv("client", peer_.to_string())
+      .kv("via", via_ ? via_->to_string() : std::string())
       .kv("bytes_in", bytes_in_)
       .kv("bytes_out", bytes_out_)
       .kv("duration_ms", ms.count())

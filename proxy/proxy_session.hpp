@@ -167,6 +167,7 @@ class ProxySession : public core::Connection::Handler,
   const core::ListenerConfig& listener_;
   std::shared_ptr<const Generation> gen_;
   core::PeerAddress peer_;
+  std::optional<core::PeerAddress> via_;  // the load balancer, after a PROXY header
   std::unique_ptr<core::FlowControl::Ticket> ticket_;
   Ended ended_;
   std::string proto_;

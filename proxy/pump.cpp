@@ -24,13 +24,15 @@ std::string side_reason(bool client, core::CloseReason r) {
 
 Pump::Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
            std::unique_ptr<core::Connection> node, std::size_t buffer, bool splice,
-           std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done)
+           std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done,
+           std::uint64_t splice_after)
     : loop_(loop),
       client_(std::move(client)),
       node_(std::move(node)),
       buffer_(buffer),
       done_(std::move(done)),
       splice_(splice),
+      splice_after_(splice_after),
       idle_(idle_timeout) {
   client_->set_handler(this);
   node_->set_handler(this);
@@ -60,10 +62,12 @@ void Pump::forward(core::Connection& from, core::Connection& to) {
   } else {
     result_.bytes_out += n;
   }
+  if (quiescing_) return;  // both sides are paused already
   if (to.output_pending() >= buffer_) {
     from.pause_reading();
     (&from == client_.get() ? client_paused_ : node_paused_) = true;
   }
+  maybe_quiesce();
 }
 
 void Pump::on_input(core::Connection& c) noexcept {
@@ -81,8 +85,29 @@ Pump::Result Pump::progress() const {
   return r;
 }
 
+void Pump::maybe_quiesce() {
+  // Splicing costs a few system calls (new descriptors, two pipes): worth it
+  // for a bulk transfer, not for a login and a logout. So the first
+  // kSpliceAfter bytes go through our buffers; past that, both sides stop
+  // being read until every buffer is empty, and then the sockets move.
+  if (!splice_ || quiescing_ || spliced_ || finished_) return;
+  if (result_.bytes_in + result_.bytes_out < splice_after_) return;
+  if (client_->tls_active() || node_->tls_active()) return;
+  if (client_->closed() || node_->closed()) return;
+  quiescing_ = true;
+  client_->pause_reading();
+  node_->pause_reading();
+  // on_output_drained() now comes when an output is empty, not half full.
+  client_->set_output_low_water(0);
+  node_->set_output_low_water(0);
+  try_splice();
+}
+
 void Pump::try_splice() {
-  if (!splice_ || spliced_ || finished_) return;
+  if (!quiescing_ || spliced_ || finished_) return;
+  // Bytes read just before the pause: send them on, and wait again.
+  if (client_->input_size() > 0) client_->forward_input_to(*node_);
+  if (node_->input_size() > 0) node_->forward_input_to(*client_);
   if (!client_->detachable() || !node_->detachable()) return;
   int client_fd = client_->detach();
   int node_fd = node_->detach();
@@ -102,6 +127,7 @@ void Pump::spliced_done(const SplicePump::Totals& t) {
 }
 
 void Pump::on_output_drained(core::Connection& c) noexcept {
+  if (quiescing_) return try_splice();
   // c's output fell below half: read the side that feeds it again.
   core::Connection& from = other(c);
   bool& paused = &from == client_.get() ? client_paused_ : node_paused_;
@@ -110,7 +136,6 @@ void Pump::on_output_drained(core::Connection& c) noexcept {
     from.resume_reading();
     if (from.input_size() > 0) forward(from, c);
   }
-  try_splice();
 }
 
 void Pump::on_closed(core::Connection& c, core::CloseReason reason) noexcept {

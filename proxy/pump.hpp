@@ -36,12 +36,15 @@ class Pump final : public core::Connection::Handler {
   };
 
   // Takes both connections and becomes their handler. Anything already in
-  // either input buffer is forwarded at once. With `splice`, once neither
-  // side uses TLS and nothing is buffered either way, the sockets move to a
-  // SplicePump (the kernel copies; we only watch).
+  // either input buffer is forwarded at once. With `splice`, when neither
+  // side uses TLS and the session has moved `splice_after` bytes (a bulk
+  // transfer, not a login), both sides pause until nothing is buffered
+  // either way and the sockets move to a SplicePump (the kernel moves the
+  // bytes; we only watch).
   Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
        std::unique_ptr<core::Connection> node, std::size_t buffer, bool splice,
-       std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done);
+       std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done,
+       std::uint64_t splice_after = 256 * 1024);
   Pump(const Pump&) = delete;
   Pump& operator=(const Pump&) = delete;
   ~Pump() override;
@@ -58,6 +61,7 @@ class Pump final : public core::Connection::Handler {
 
  private:
   void forward(core::Connection& from, core::Connection& to);
+  void maybe_quiesce();
   void try_splice();
   void spliced_done(const SplicePump::Totals& t);
   core::Connection& other(core::Connection& c) { return &c == client_.get() ? *node_ : *client_; }
@@ -73,6 +77,8 @@ class Pump final : public core::Connection::Handler {
   int closed_ = 0;
   bool finished_ = false;
   bool splice_ = false;
+  std::uint64_t splice_after_;
+  bool quiescing_ = false;  // reading paused on both sides until the buffers are empty
   std::chrono::milliseconds idle_;
   std::unique_ptr<SplicePump> spliced_;  // the fast path, once taken
 };

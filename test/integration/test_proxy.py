@@ -128,7 +128,7 @@ class ProxyClusterTest(unittest.TestCase):
         line = self.proxy.wait_log(r"session_end .*proto=imap user=bob@example\.com node=node2")
         self.assertTrue(line)
         self.assertRegex(self.proxy.log(), r"session_end .*user=bob@example\.com node=node2 "
-                                           r"client=127\.0\.0\.1:\d+ bytes_in=[1-9]\d* "
+                                           r"client=127\.0\.0\.1:\d+ via=\S* bytes_in=[1-9]\d* "
                                            r"bytes_out=[1-9]\d* duration_ms=\d+ pump=\w+ reason=\w+")
 
     def test_dave_is_refused_everywhere(self):

@@ -5,6 +5,7 @@ protocol. Real slapd, real nodes, a real postern-proxy, real clients."""
 import imaplib
 import poplib
 import smtplib
+import re
 import signal
 import socket
 import struct
@@ -14,7 +15,7 @@ import unittest
 
 from lib.postern import ldap_directory
 from lib.slapd import Slapd
-from test_proxy import USERS, imap_login, proxy_for, start_nodes
+from test_proxy import USERS, imap_login, proxy_for, start_nodes, wait_for
 
 
 def silent_listener():
@@ -131,6 +132,14 @@ class DirectoryDownTest(unittest.TestCase):
                     imap = imap_login(proxy.port("imap"), "alice")
                     self.assertEqual(imap.select("INBOX")[0], "OK")
                     imap.logout()
+                    # The admin listener counts what the cache answered.
+                    def cache_hits():
+                        m = re.search(r"postern_proxy_directory_cache_hits_total (\d+)",
+                                      proxy.metrics())
+                        return m and int(m.group(1)) >= 1
+                    self.assertTrue(wait_for(cache_hits, timeout=5))
+                    self.assertRegex(proxy.metrics(),
+                                     r"postern_proxy_directory_lookups_total [1-9]")
                     # bob never logged in: nothing cached, a temporary answer.
                     with self.assertRaises(imaplib.IMAP4.error) as e:
                         imap_login(proxy.port("imap"), "bob")
@@ -277,7 +286,7 @@ class ProxyProtocolTest(unittest.TestCase):
                     s.sendall(b"QUIT\r\n")
                     s.close()
                     self.assertTrue(nodes[0].wait_log(r"pop3_login .*198\.51\.100\.9"))
-                    self.assertTrue(proxy.wait_log(r"session_start .*client=198\.51\.100\.9"))
+                    self.assertTrue(proxy.wait_log(r"session_end .*client=198\.51\.100\.9"))
                     # No header, or garbage: closed without a greeting.
                     s = socket.create_connection(("127.0.0.1", proxy.port("imap")), timeout=10)
                     s.sendall(b"a LOGIN alice secret\r\n")
