@@ -49,7 +49,7 @@ std::string_view close_reason_name(CloseReason r) {
 Connection::Connection(EventLoop& loop, int fd, PeerAddress peer, Options options, Handler* handler,
                        std::shared_ptr<TlsContext> tls, const std::string& server_name)
     : loop_(loop), peer_(peer), options_(options), handler_(handler) {
-  evutil_make_socket_nonblocking(fd);
+  if (!options.nonblocking) evutil_make_socket_nonblocking(fd);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (tls) {
@@ -137,13 +137,27 @@ std::size_t Connection::forward_input_to(Connection& to) {
     evbuffer_drain(in, n);
     return 0;
   }
-  bufferevent_write_buffer(to.bev_, in);
+  if (to.direct_ready()) {
+    // evbuffer_write drains what the socket took; an error is left for the
+    // bufferevent to meet on its own write.
+    evbuffer_write(in, bufferevent_getfd(to.bev_));
+  }
+  if (evbuffer_get_length(in) > 0) bufferevent_write_buffer(to.bev_, in);
   return n;
+}
+
+bool Connection::direct_ready() const {
+  return options_.direct_write && bev_ != nullptr && !closed_ && !closing_ && !tls_ &&
+         !handshaking_ && evbuffer_get_length(bufferevent_get_output(bev_)) == 0;
 }
 
 void Connection::write(std::string_view bytes) {
   if (bev_ == nullptr || closed_) return;
-  bufferevent_write(bev_, bytes.data(), bytes.size());
+  if (direct_ready() && !bytes.empty()) {
+    ssize_t n = ::send(bufferevent_getfd(bev_), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (!bytes.empty()) bufferevent_write(bev_, bytes.data(), bytes.size());
 }
 
 bool Connection::write_file(int fd, off_t offset, std::size_t length) {

@@ -53,6 +53,16 @@ class Connection {
     std::size_t max_input = 256 * 1024;        // stop reading above this
     std::size_t output_low_water = 64 * 1024;  // on_output_drained() below this
     std::chrono::milliseconds idle_timeout{30 * 60 * 1000};
+    // The descriptor is non-blocking already (accept4 / socket with
+    // SOCK_NONBLOCK): spares two fcntl calls per connection.
+    bool nonblocking = false;
+    // Plain connections: write() and forward_input_to() send at once when
+    // nothing is queued, and queue only what the socket did not take. Spares
+    // the bufferevent's arming and disarming of the write event per reply.
+    // A write that goes out whole then brings no on_output_drained(): only
+    // for owners that wait for it only while output_pending() is not 0 (the
+    // proxy).
+    bool direct_write = false;
   };
 
   // Takes ownership of `fd`. With `tls` the handshake starts at once
@@ -119,6 +129,7 @@ class Connection {
   static void on_underlying_output(evbuffer* buffer, const evbuffer_cb_info* info,
                                    void* self) noexcept;
   void setup_callbacks();
+  bool direct_ready() const;  // direct_write applies now
   void finish(CloseReason reason);
 
   EventLoop& loop_;

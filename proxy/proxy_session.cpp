@@ -29,6 +29,10 @@ core::Connection::Options connection_options(std::size_t buffer, std::chrono::mi
   o.max_input = buffer;
   o.output_low_water = buffer / 2;
   o.idle_timeout = idle;
+  // Accepted and connected sockets are non-blocking already; replies go out
+  // at once (the pump waits for drains only while an output is full).
+  o.nonblocking = true;
+  o.direct_write = true;
   return o;
 }
 

@@ -87,6 +87,14 @@ StoreResult<void> set_pragmas(Database& db) {
     core::log_error("store_no_wal").kv("mode", *row ? mode->column_text(0) : "");
     return fail(StoreError::Io);
   }
+  // Keep the -wal and -shm files when the last connection closes (their
+  // content is checkpointed all the same). Otherwise every session that
+  // opens and closes an account (a login, a logout) creates and deletes two
+  // files, and file churn is what ext4 charges most for: its scan of
+  // recently deleted inodes on each create was most of a node's CPU per
+  // login through the proxy.
+  int persist = 1;
+  sqlite3_file_control(db.handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   return db.exec("PRAGMA synchronous = FULL");
 }
 
