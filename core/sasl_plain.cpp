@@ -18,7 +18,8 @@ std::string_view plain_error_name(PlainError e) {
   return "?";
 }
 
-tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view response) {
+tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view response,
+                                                        AuthzidPolicy policy) {
   if (response == "=") response = {};
   auto raw = base64_decode(response);
   if (!raw) return tl::unexpected(PlainError::BadBase64);
@@ -34,18 +35,25 @@ tl::expected<PlainCredentials, PlainError> decode_plain(std::string_view respons
   std::string_view password = text.substr(second + 1);
   if (authcid.empty() || password.empty() || password.find('\0') != std::string_view::npos)
     return tl::unexpected(PlainError::Malformed);
-  if (!authzid.empty() && (authzid.size() != authcid.size() ||
-                           strncasecmp(authzid.data(), authcid.data(), authcid.size()) != 0)) {
-    return tl::unexpected(PlainError::Impersonation);
-  }
-  return PlainCredentials{std::string(authcid), Secret(std::string(password))};
+  const bool other =
+      !authzid.empty() && (authzid.size() != authcid.size() ||
+                           strncasecmp(authzid.data(), authcid.data(), authcid.size()) != 0);
+  if (other && policy == AuthzidPolicy::Refuse) return tl::unexpected(PlainError::Impersonation);
+  return PlainCredentials{std::string(authcid), Secret(std::string(password)),
+                          other ? std::string(authzid) : std::string()};
 }
 
 std::string encode_plain(std::string_view user, std::string_view password) {
+  return encode_plain({}, user, password);
+}
+
+std::string encode_plain(std::string_view authzid, std::string_view authcid,
+                         std::string_view password) {
   std::string raw;
-  raw.reserve(user.size() + password.size() + 2);
+  raw.reserve(authzid.size() + authcid.size() + password.size() + 2);
+  raw += authzid;
   raw += '\0';
-  raw += user;
+  raw += authcid;
   raw += '\0';
   raw += password;
   Secret holder(std::move(raw));  // wiped when done

@@ -35,7 +35,7 @@ class ImapProxySession final : public ProxySession {
   using ProxySession::ProxySession;
 
  private:
-  enum class Hop { Greeting, StartTls, TlsWait, Id, Login };
+  enum class Hop { Greeting, StartTls, TlsWait, Login };
   enum class SaslStep { None, PlainResponse, LoginUser, LoginPassword };
 
   std::string capabilities() const {
@@ -221,7 +221,8 @@ class ImapProxySession final : public ProxySession {
     }
     ttl_ = ttl;
     login_user_ = user;
-    password_ = password.clone();
+    // With a master login the node never needs the user's password.
+    password_ = config().master_user.empty() ? password.clone() : core::Secret();
     check_login(std::move(user), std::move(password), "imap", [this](Decision d) {
       switch (d.verdict) {
         case Verdict::Ok:
@@ -248,12 +249,15 @@ class ImapProxySession final : public ProxySession {
 
   void on_node_tls() override { send_id(); }
 
+  // ID and the login go together: one write and one round trip less per
+  // login (the node answers them in order).
   void send_id() {
-    hop_ = Hop::Id;
+    hop_ = Hop::Login;
     send_node(fmt::format(
         "P1 ID (\"x-originating-ip\" \"{}\" \"x-originating-port\" \"{}\" \"x-proxy-ttl\" \"{}\" "
-        "\"x-session-id\" \"{}\")\r\n",
-        peer().ip.to_string(), peer().port, ttl_, sid()));
+        "\"x-session-id\" \"{}\")\r\nP2 AUTHENTICATE PLAIN {}\r\n",
+        peer().ip.to_string(), peer().port, ttl_, sid(), handoff_plain()));
+    password_ = core::Secret();
   }
 
   void on_node_input() override {
@@ -292,21 +296,26 @@ class ImapProxySession final : public ProxySession {
         return false;
       case Hop::TlsWait:
         return true;
-      case Hop::Id:
-        if (line.rfind("P1 ", 0) != 0) return true;
-        // Even a node that refuses ID can take the login.
-        hop_ = Hop::Login;
-        send_node(fmt::format("P2 AUTHENTICATE PLAIN {}\r\n",
-                              core::encode_plain(login_user_, password_.reveal())));
-        password_ = core::Secret();
-        return true;
       case Hop::Login:
         return login_answer(line);
     }
     return false;
   }
 
+  // The login replayed on the node: the master user acting for the account
+  // the proxy verified (the node checks the master password, its own
+  // trusted-proxy list and the account), or the client's own login.
+  std::string handoff_plain() const {
+    const auto& c = config();
+    if (c.master_user.empty()) return core::encode_plain(login_user_, password_.reveal());
+    return core::encode_plain(user_.empty() ? login_user_ : user_, c.master_user,
+                              c.master_password.reveal());
+  }
+
   bool login_answer(const std::string& line) {
+    // The answer to our ID is ours alone (even a node that refuses ID can
+    // take the login).
+    if (line.rfind("P1 ", 0) == 0 || line.rfind("* ID ", 0) == 0) return true;
     if (line.rfind("P2 ", 0) != 0) {
       if (line.rfind("* ", 0) == 0)
         send(line + "\r\n");  // e.g. * CAPABILITY

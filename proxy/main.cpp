@@ -10,6 +10,7 @@
 // settings, the throttle and the log settings to new sessions, without
 // dropping any session.
 #include <event2/event.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -87,6 +88,13 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  // Every connection, and every account the store keeps open, holds
+  // descriptors: take the hard limit rather than the usual soft 1024.
+  if (rlimit nofile{};
+      getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   try {
     auto config = proxy::load_proxy_config(file);
     if (check_only) {

@@ -164,7 +164,8 @@ class Pop3ProxySession final : public ProxySession {
 
   void login(std::string user, core::Secret password) {
     login_user_ = user;
-    password_ = password.clone();
+    // With a master login the node never needs the user's password.
+    password_ = config().master_user.empty() ? password.clone() : core::Secret();
     check_login(std::move(user), std::move(password), "pop3", [this](Decision d) {
       switch (d.verdict) {
         case Verdict::Ok:
@@ -191,9 +192,21 @@ class Pop3ProxySession final : public ProxySession {
 
   void on_node_tls() override { send_xclient(); }
 
+  // XCLIENT and the login go together (the node takes PIPELINING): one
+  // write and one round trip less per login.
   void send_xclient() {
     hop_ = Hop::Xclient;
-    send_node(fmt::format("XCLIENT ADDR={} PORT={}\r\n", peer().ip.to_string(), peer().port));
+    send_node(fmt::format("XCLIENT ADDR={} PORT={}\r\nAUTH PLAIN {}\r\n", peer().ip.to_string(),
+                          peer().port, handoff_plain()));
+  }
+
+  // The login replayed on the node: the master user acting for the account
+  // the proxy verified, or the client's own login (as imap_proxy.cpp).
+  std::string handoff_plain() const {
+    const auto& c = config();
+    if (c.master_user.empty()) return core::encode_plain(login_user_, password_.reveal());
+    return core::encode_plain(user_.empty() ? login_user_ : user_, c.master_user,
+                              c.master_password.reveal());
   }
 
   void on_node_input() override {
@@ -236,8 +249,6 @@ class Pop3ProxySession final : public ProxySession {
         // the login still works.
         if (!ok) core::log_warn("proxy_xclient_refused").kv("sid", sid()).kv("node", node_name_);
         hop_ = Hop::Login;
-        send_node(
-            fmt::format("AUTH PLAIN {}\r\n", core::encode_plain(login_user_, password_.reveal())));
         return true;
       case Hop::Login:
         if (line.rfind("+ ", 0) == 0 || line == "+") {

@@ -144,8 +144,12 @@ void Proxy::reload(ProxyConfig fresh) {
 
 void Proxy::drain() {
   context_->draining = true;
-  on_every_loop([&](std::size_t i, core::EventLoop& loop) {
+  // Every loop stops accepting before any session is told: a client that
+  // hears the goodbye must not get into another loop's listener.
+  on_every_loop([&](std::size_t i, core::EventLoop&) {
     for (auto& l : listeners_[i]) l->stop();
+  });
+  on_every_loop([&](std::size_t, core::EventLoop& loop) {
     for (auto& [name, s] : services_) s->drain(loop);
   });
 }

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace postern::proxy {
@@ -23,9 +25,42 @@ std::string lower(std::string s) {
   return s;
 }
 
+// The password of the master login, from the file or the key; throws naming
+// the key when neither or both are given, or the file cannot be read.
+core::Secret master_password(const core::ConfigNode& m) {
+  const bool inline_password = m.has("password");
+  const bool from_file = m.has("password_file");
+  if (inline_password == from_file)
+    m.fail("password", "expected either \"password\" or \"password_file\" with \"user\"");
+  if (inline_password) return core::Secret(m.string("password"));
+  const auto path = m.path_or("password_file", "");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf()))
+    m.fail("password_file", fmt::format("cannot read \"{}\"", path));
+  std::string password = std::move(text).str();
+  // Files written by `echo` or an editor end with a newline; it is not part of the password.
+  if (!password.empty() && password.back() == '\n') password.pop_back();
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  return core::Secret(std::move(password));
+}
+
+void parse_master_login(const core::ConfigNode& m, ProxyConfig& c) {
+  m.allow_only({"user", "password", "password_file"});
+  if (!m.has("user")) m.fail("user", "missing; expected the master user the nodes know");
+  c.master_user = m.string("user");
+  if (c.master_user.empty() ||
+      c.master_user.find_first_of(std::string_view(" \t\r\n\0", 5)) != std::string::npos)
+    m.fail("user", fmt::format("expected a user name without spaces, found \"{}\"", c.master_user));
+  c.master_password = master_password(m);
+  if (c.master_password.empty()) m.fail("password", "expected a non-empty password");
+  if (c.master_password.reveal().find('\0') != std::string_view::npos)
+    m.fail("password", "expected a password without NUL bytes");
+}
+
 void parse_proxy_section(const core::ConfigNode& node, ProxyConfig& c) {
   node.allow_only({"name", "threads", "verify_credentials", "connect_timeout", "login_timeout",
-                   "proxy_ttl", "drain_timeout", "buffer", "splice"});
+                   "proxy_ttl", "drain_timeout", "buffer", "splice", "master_login"});
   c.name = node.string_or("name", c.name);
   if (c.name.empty()) node.fail("name", "expected this proxy's name (for logs), found \"\"");
   c.threads = static_cast<std::size_t>(node.integer_or("threads", 0, 0, 256));
@@ -38,6 +73,15 @@ void parse_proxy_section(const core::ConfigNode& node, ProxyConfig& c) {
   // above a few MiB one idle session could hold more than a node's worth.
   c.buffer = static_cast<std::size_t>(node.integer_or("buffer", 64 * 1024, 4 * 1024, 16 << 20));
   c.splice = node.boolean_or("splice", true);
+  if (auto m = node.optional_child("master_login")) {
+    parse_master_login(*m, c);
+    // The node trusts the master login for any account: someone must have
+    // checked the user's own password, and only the proxy can.
+    if (!c.verify_credentials)
+      node.fail("master_login",
+                "needs verify_credentials: with a master login the node never sees the "
+                "user's password, so the proxy must check it");
+  }
 }
 
 ThrottleConfig parse_throttle(const core::ConfigNode& node) {

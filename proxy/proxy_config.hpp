@@ -3,7 +3,8 @@
 //   {
 //     "proxy": { "name": "proxy1", "threads": 0, "verify_credentials": true,
 //                "connect_timeout": 5, "login_timeout": 60, "proxy_ttl": 5,
-//                "drain_timeout": 30, "buffer": 65536, "splice": true },
+//                "drain_timeout": 30, "buffer": 65536, "splice": true,
+//                "master_login": { "user": "proxy-master", "password_file": "master.secret" } },
 //     "throttle": { "base_delay": 0.5, "max_delay": 15, "forget_after": 900,
 //                   "max_keys": 100000 },
 //     "health": { "probe_interval": 5, "probe_timeout": 2 },
@@ -25,6 +26,13 @@
 // object takes "mode" (none | starttls | implicit; starttls when the object is
 // present), "ca", "verify" (default true), "server_name" (default: the
 // address), "cert"/"key" (a client certificate), "min_version", "ciphers".
+//
+// "master_login" (optional) takes "user" and either "password" or
+// "password_file" (read once at load; one trailing newline dropped). With it
+// the proxy hands a session to the node as the master user acting for the
+// account (PLAIN authzid), so the client may log in with any mechanism the
+// proxy takes; it needs verify_credentials, since the node then never sees
+// the user's password.
 #pragma once
 
 #include <chrono>
@@ -38,6 +46,7 @@
 #include "core/listener.hpp"
 #include "core/log_config.hpp"
 #include "core/net_address.hpp"
+#include "core/secret.hpp"
 #include "core/tls.hpp"
 #include "mapping/mapping_config.hpp"
 
@@ -96,6 +105,10 @@ struct ProxyConfig {
   // Plaintext on both sides after the hand-off: let the kernel move the
   // bytes (splice(2)) instead of copying them through the proxy.
   bool splice = true;
+  // The nodes' master user (their "master_users"): empty = replay the
+  // client's own login. Set together or not at all.
+  std::string master_user;
+  core::Secret master_password;
   ThrottleConfig throttle;
   HealthConfig health;
   std::shared_ptr<core::TlsContext> tls;

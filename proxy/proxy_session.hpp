@@ -10,9 +10,10 @@
 //     └────────── a refusal, a temporary failure ───────────┘             ▼
 //                                                                      Pumping ──▶ Closed
 //
-// While the session talks to the directory or the node it reads nothing more
-// from the client: bytes the client pipelined stay in its input buffer and go
-// to the node, in order, when the pump starts.
+// While the session talks to the directory or the node it acts on nothing
+// more from the client: bytes the client pipelined stay in its input buffer
+// (bounded: the connection stops reading at max_input) and go to the node,
+// in order, when the pump starts.
 //
 // Ownership: the ProxyService owns sessions through shared_ptr; directory
 // answers, connects and timers hold a weak_ptr (or are cancelled by the

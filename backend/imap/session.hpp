@@ -97,6 +97,11 @@ class Session final : public core::Connection::Handler,
   void cmd_enable(Command& c);
   void authenticate_plain(const std::string& tag, std::string_view base64);
   void login(const std::string& tag, std::string user, core::Secret password);
+  // A proxy's master login: `master` with its password, acting for `user`.
+  void master_login(const std::string& tag, std::string user, std::string master,
+                    core::Secret password);
+  // What check_login / check_master_login answer goes to (opens the store).
+  std::function<void(LoginResult)> on_login_checked(const std::string& tag);
   void login_done(const std::string& tag, LoginResult result);
   void fail_login(const std::string& tag, std::string_view code_and_text, std::string_view reason,
                   const std::string& user);
@@ -162,7 +167,8 @@ class Session final : public core::Connection::Handler,
   int bad_commands_ = 0;
   int failed_logins_ = 0;
   bool starttls_pending_ = false;
-  std::string login_user_;  // as the client typed it, for logs
+  std::string login_user_;    // as the client typed it, for logs
+  std::string login_master_;  // the master user of a master login, for logs
 
   std::string user_;  // canonical address once logged in
   std::shared_ptr<store::AccountStore> account_;

@@ -188,21 +188,40 @@ void Session::authenticate_plain(const std::string& tag, std::string_view base64
   std::string authcid = decoded.substr(first + 1, second - first - 1);
   core::Secret password(decoded.substr(second + 1));
   std::fill(decoded.begin(), decoded.end(), '\0');
-  if (!authzid.empty() && authzid != authcid) {
-    fail_login(tag, "[AUTHORIZATIONFAILED] Authorization identity refused.", "authzid", authcid);
-    return;
+  // Acting for someone else: only a proxy's master login may
+  // (check_master_login refuses everyone else).
+  if (!authzid.empty() && strcasecmp(authzid.c_str(), authcid.c_str()) != 0) {
+    return master_login(tag, std::move(authzid), std::move(authcid), std::move(password));
   }
   login(tag, std::move(authcid), std::move(password));
 }
 
 void Session::login(const std::string& tag, std::string user, core::Secret password) {
   login_user_ = user;
+  login_master_.clear();
   if (user.empty() || user.size() > 256) {
     fail_login(tag, "[AUTHENTICATIONFAILED] Authentication failed.", "bad_user_name", user);
     return;
   }
+  check_login(node_, "imap", user, std::move(password), loop_, on_login_checked(tag));
+}
+
+void Session::master_login(const std::string& tag, std::string user, std::string master,
+                           core::Secret password) {
+  login_user_ = user;
+  login_master_ = master;
+  if (user.size() > 256 || master.empty() || master.size() > 256) {
+    fail_login(tag, "[AUTHENTICATIONFAILED] Authentication failed.", "bad_user_name", user);
+    return;
+  }
+  // The socket's peer, not an ID-forwarded address: the proxy itself.
+  check_master_login(node_, "imap", user, master, std::move(password), peer_.ip, loop_,
+                     on_login_checked(tag));
+}
+
+std::function<void(LoginResult)> Session::on_login_checked(const std::string& tag) {
   std::weak_ptr<Session> weak = weak_from_this();
-  check_login(node_, "imap", user, std::move(password), loop_, [weak, tag, user](LoginResult r) {
+  return [weak, tag](LoginResult r) {
     auto self = weak.lock();
     if (!self || self->closed_) return;
     if (r.outcome != LoginOutcome::Ok) {
@@ -224,18 +243,19 @@ void Session::login(const std::string& tag, std::string user, core::Secret passw
           }
           self->login_done(tag, std::move(r));
         });
-  });
+  };
 }
 
 void Session::fail_login(const std::string& tag, std::string_view code_and_text,
                          std::string_view reason, const std::string& user) {
   ++failed_logins_;
   service_.metrics().login_failed.inc();
-  core::log_info("imap_login")
-      .kv("result", "failed")
-      .kv("user", user)
-      .kv("client", client_address())
-      .kv("reason", reason);
+  {
+    auto line = core::log_info("imap_login");
+    line.kv("result", "failed").kv("user", user);
+    if (!login_master_.empty()) line.kv("master", login_master_);
+    line.kv("client", client_address()).kv("reason", reason);
+  }
   // A short pause slows password guessing down (the seeds' error control).
   delayed_tag_ = tag;
   delayed_text_ = std::string(code_and_text);
@@ -264,11 +284,12 @@ void Session::login_done(const std::string& tag, LoginResult r) {
       user_ = r.account.address;
       state_ = State::Authenticated;
       service_.metrics().login_ok.inc();
-      core::log_info("imap_login")
-          .kv("result", "ok")
-          .kv("user", user_)
-          .kv("client", client_address())
-          .kv("tls", conn_->tls_active());
+      {
+        auto line = core::log_info("imap_login");
+        line.kv("result", "ok").kv("user", user_);
+        if (!r.master.empty()) line.kv("master", r.master);
+        line.kv("client", client_address()).kv("tls", conn_->tls_active());
+      }
       complete(tag, "OK", fmt::format("[CAPABILITY {}] Logged in.", capabilities()));
       return;
     case LoginOutcome::Denied:
@@ -278,11 +299,12 @@ void Session::login_done(const std::string& tag, LoginResult r) {
                         r.detail, user);
     case LoginOutcome::WrongNode:
       service_.metrics().login_wrong_node.inc();
-      core::log_info("imap_login")
-          .kv("result", "wrong_node")
-          .kv("user", user)
-          .kv("client", client_address())
-          .kv("reason", r.detail);
+      {
+        auto line = core::log_info("imap_login");
+        line.kv("result", "wrong_node").kv("user", user);
+        if (!r.master.empty()) line.kv("master", r.master);
+        line.kv("client", client_address()).kv("reason", r.detail);
+      }
       if (node_.config.login_referrals && !r.account.node.empty()) {
         complete(tag, "NO",
                  fmt::format("[REFERRAL imap://{};AUTH=*@{}/] This account is served by {}.",
@@ -293,11 +315,12 @@ void Session::login_done(const std::string& tag, LoginResult r) {
       return;
     case LoginOutcome::TempFail:
       service_.metrics().login_tempfail.inc();
-      core::log_info("imap_login")
-          .kv("result", "tempfail")
-          .kv("user", user)
-          .kv("client", client_address())
-          .kv("reason", r.detail);
+      {
+        auto line = core::log_info("imap_login");
+        line.kv("result", "tempfail").kv("user", user);
+        if (!r.master.empty()) line.kv("master", r.master);
+        line.kv("client", client_address()).kv("reason", r.detail);
+      }
       complete(tag, "NO", "[UNAVAILABLE] Temporary failure, try again later.");
       return;
   }

@@ -9,6 +9,7 @@
 // change at run time (the log settings); the rest needs a restart, and the log
 // says so.
 #include <event2/event.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -94,6 +95,13 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  // Every connection, and every account the store keeps open, holds
+  // descriptors: take the hard limit rather than the usual soft 1024.
+  if (rlimit nofile{};
+      getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   try {
     auto config = node::load_node_config(file, protocols());
     if (check_only) {

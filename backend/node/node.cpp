@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include <algorithm>
 #include <ctime>
 #include <future>
 
@@ -27,6 +28,8 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
   }
   store::StoreOptions options;
   options.sync_mode = config_.store_sync;
+  options.linger = config_.store_linger;
+  options.linger_max = config_.store_linger_max;
   store_ = std::make_unique<store::Store>(config_.store_path, options);
   workers_ = std::make_unique<core::WorkerPool>(config_.worker_threads, config_.worker_queue);
   context_.reset(new NodeContext{config_, *directory_, *store_, *workers_, metrics_});
@@ -70,6 +73,11 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
     on_every_loop([&](std::size_t i, core::EventLoop&) { listeners_[i].clear(); });
     admin_.reset();
     std::rethrow_exception(error);
+  }
+  if (config_.store_linger.count() > 0) {
+    on_every_loop([&](std::size_t i, core::EventLoop& loop) {
+      if (i == 0) start_store_sweep(loop);
+    });
   }
   for (const auto& l : config_.listeners) {
     core::log_info("listening")
@@ -133,13 +141,35 @@ void Node::start_queue() {
   }
 }
 
+void Node::start_store_sweep(core::EventLoop& loop) {
+  // Often enough that an account closes soon after its linger ends.
+  const auto every = std::clamp<std::chrono::milliseconds>(
+      config_.store_linger / 2, std::chrono::milliseconds(100), std::chrono::seconds(5));
+  store_sweep_ = std::make_unique<core::Timer>(loop, [this, every] {
+    // Closing accounts blocks: never on the loop. One sweep at a time; a
+    // full pool skips this round.
+    if (!sweep_queued_.exchange(true)) {
+      bool queued = workers_->submit([this] {
+        store_->sweep();
+        sweep_queued_ = false;
+      });
+      if (!queued) sweep_queued_ = false;
+    }
+    store_sweep_->arm(every);
+  });
+  store_sweep_->arm(every);
+}
+
 Node::~Node() {
   // Listeners and sessions go with their loops' threads, before what they use.
   // Sessions still open after the drain go with their loops too.
   on_every_loop([&](std::size_t i, core::EventLoop& loop) {
     listeners_[i].clear();
     for (auto& [name, s] : services_) s->close_all(loop);
-    if (i == 0) admin_.reset();
+    if (i == 0) {
+      admin_.reset();
+      store_sweep_.reset();  // no new sweep; one already queued finishes below
+    }
   });
   // The queue stops delivering (messages in flight stay queued for the next
   // start); its loop's pending completions are dropped with it.
@@ -150,6 +180,9 @@ Node::~Node() {
   workers_.reset();
   loops_.clear();
   services_.clear();
+  // The accounts the store kept open close here, on this thread, before the
+  // store and what it uses go.
+  store_->drop_lingering();
 }
 
 void Node::on_every_loop(const std::function<void(std::size_t, core::EventLoop&)>& fn) {
@@ -168,8 +201,12 @@ void Node::on_every_loop(const std::function<void(std::size_t, core::EventLoop&)
 
 void Node::drain() {
   context_->draining = true;
-  on_every_loop([&](std::size_t i, core::EventLoop& loop) {
+  // Every loop stops accepting before any session is told: a client that
+  // hears the goodbye must not get into another loop's listener.
+  on_every_loop([&](std::size_t i, core::EventLoop&) {
     for (auto& l : listeners_[i]) l->stop();
+  });
+  on_every_loop([&](std::size_t, core::EventLoop& loop) {
     for (auto& [name, s] : services_) s->drain(loop);
   });
 }

@@ -2,6 +2,7 @@
 // admin server, started by the constructor.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <vector>
@@ -36,6 +37,9 @@ class Node {
   void start_queue();
   // Runs `fn` on every loop and waits for all of them.
   void on_every_loop(const std::function<void(std::size_t, core::EventLoop&)>& fn);
+  // On loop 0: every few seconds a worker runs store_->sweep(), which closes
+  // the accounts that lingered long enough (store.hpp, LINGER).
+  void start_store_sweep(core::EventLoop& loop);
 
   NodeConfig config_;
   core::MetricsRegistry metrics_;
@@ -48,6 +52,8 @@ class Node {
   std::vector<std::unique_ptr<core::LoopThread>> loops_;
   std::vector<std::vector<std::unique_ptr<core::Listener>>> listeners_;  // per loop
   std::unique_ptr<core::AdminServer> admin_;
+  std::unique_ptr<core::Timer> store_sweep_;  // loop 0's; null when store_linger is 0
+  std::atomic<bool> sweep_queued_{false};     // a sweep waits or runs on a worker
 };
 
 }  // namespace postern::node

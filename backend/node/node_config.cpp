@@ -76,6 +76,47 @@ queue::SmtpClientConfig parse_smtp_client(const core::ConfigNode* node, const st
   return c;
 }
 
+// The shapes crypt(3) hashes worth storing have: "$6$salt$digest" or
+// "$y$params$salt$digest" (mapping/password_hash.hpp verifies them).
+bool looks_like_hash(std::string_view hash) {
+  if (!hash.starts_with("$6$") && !hash.starts_with("$y$")) return false;
+  for (char ch : hash)
+    if (ch <= 0x20 || ch >= 0x7f) return false;
+  const auto last = hash.rfind('$');
+  return last > 2 && last + 1 < hash.size();
+}
+
+std::vector<MasterUser> parse_master_users(const core::ConfigNode& node) {
+  std::vector<MasterUser> out;
+  for (const auto& m : node.objects("master_users")) {
+    m.allow_only({"user", "password_hash", "password"});
+    MasterUser u;
+    u.user = m.string("user");
+    if (u.user.empty() || u.user.size() > 255 ||
+        u.user.find_first_of(std::string_view(" \t\r\n\0", 5)) != std::string::npos)
+      m.fail("user", fmt::format("expected a user name without spaces, found \"{}\"", u.user));
+    for (const auto& other : out)
+      if (other.user == u.user) m.fail("user", fmt::format("\"{}\" is listed twice", u.user));
+    if (m.has("password_hash") == m.has("password"))
+      m.fail("password_hash",
+             "expected either \"password_hash\" (crypt(3): $6$... or $y$...) or, for "
+             "development, \"password\"");
+    if (m.has("password_hash")) {
+      u.password_hash = m.string("password_hash");
+      if (!looks_like_hash(u.password_hash))
+        m.fail("password_hash",
+               "expected a SHA-512 ($6$salt$digest) or yescrypt ($y$params$salt$digest) hash "
+               "(posternctl hash-password)");
+    } else {
+      u.password = m.string("password");
+      if (u.password.empty() || u.password.find('\0') != std::string::npos)
+        m.fail("password", "expected a non-empty password");
+    }
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
 void parse_mail_settings(const core::ConfigNode& root, NodeConfig& c) {
   auto smtp_node = root.optional_child("smtp");
   c.smtp = parse_smtp(smtp_node ? &*smtp_node : nullptr, c.directory.primary_domain);
@@ -117,7 +158,8 @@ NodeConfig load_node_config(const std::string& file, const std::set<std::string>
 
   auto node = root.child("node");
   node.allow_only({"name", "threads", "worker_threads", "worker_queue", "store", "trusted_proxies",
-                   "login_referrals", "drain_timeout", "store_sync"});
+                   "login_referrals", "drain_timeout", "store_sync", "master_users", "store_linger",
+                   "store_linger_max"});
   c.name = node.string("name");
   if (c.name.empty())
     node.fail("name", "expected this node's name, as the directory's node attribute holds it");
@@ -134,11 +176,18 @@ NodeConfig load_node_config(const std::string& file, const std::set<std::string>
     node.fail("trusted_proxies",
               fmt::format("expected networks such as 10.0.0.0/8, found \"{}\"", bad));
   c.trusted_proxies = *trusted;
+  c.master_users = parse_master_users(node);
+  if (!c.master_users.empty() && c.trusted_proxies.empty())
+    node.fail("master_users",
+              "needs trusted_proxies: a master login is taken only from the proxies' networks");
   c.login_referrals = node.boolean_or("login_referrals", false);
   c.drain_timeout = node.seconds_or("drain_timeout", 30, 0, 3600);
   c.store_sync = node.choice_or("store_sync", {"batch", "ordered"}, "batch") == "batch"
                      ? store::SyncMode::Batch
                      : store::SyncMode::Ordered;
+  c.store_linger = node.seconds_or("store_linger", 30, 0, 3600);
+  c.store_linger_max =
+      static_cast<std::size_t>(node.integer_or("store_linger_max", 512, 1, 100'000));
 
   if (auto tls = root.optional_child("tls")) {
     c.tls = core::TlsContext::server(core::TlsConfig::from_config(*tls), file, "tls");

@@ -3,7 +3,8 @@
 //   {
 //     "node": { "name": "node1", "threads": 0, "worker_threads": 16, "store": "/var/lib/postern",
 //               "trusted_proxies": ["127.0.0.0/8"], "login_referrals": false,
-//               "drain_timeout": 30 },
+//               "drain_timeout": 30, "store_linger": 30, "store_linger_max": 512,
+//               "master_users": [ {"user": "proxy-master", "password_hash": "$6$..."} ] },
 //     "tls": { "cert": "...", "key": "..." },
 //     "listeners": [ {"name": "imap", "address": "127.0.0.1:11143", "tls": "starttls"}, ... ],
 //     "admin": { "address": "127.0.0.1:11090" },
@@ -34,6 +35,18 @@
 
 namespace postern::node {
 
+// A master user (Dovecot's term): the proxies log in as it, acting for the
+// account they verified (SASL PLAIN authzid), so the node never needs the
+// user's own password. Believed only from trusted_proxies.
+struct MasterUser {
+  std::string user;
+  // A crypt(3) hash, SHA-512 ($6$) or yescrypt ($y$), as users.map holds them.
+  std::string password_hash;
+  // Or the password in clear ("password": for development only; the file
+  // then holds a secret that works from every proxy address).
+  std::string password;
+};
+
 struct NodeConfig {
   std::string file;                 // where it was read from
   std::string name;                 // this node's name, as the directory's node attribute says
@@ -46,8 +59,14 @@ struct NodeConfig {
   // the directory, then the index), for a filesystem shared with busy
   // neighbours.
   store::SyncMode store_sync = store::SyncMode::Batch;
+  // How long an account stays open after its last session (0 = closed at
+  // once), and for at most how many idle accounts (backend/store/store.hpp, LINGER).
+  std::chrono::milliseconds store_linger{30'000};
+  std::size_t store_linger_max = 512;
   // Proxies whose ID x-originating-ip / XCLIENT we believe.
   core::NetworkList trusted_proxies;
+  // The proxies' master logins; empty = no login may act for another account.
+  std::vector<MasterUser> master_users;
   // A user of another node gets a login referral (RFC 2221) instead of NO [UNAVAILABLE].
   bool login_referrals = false;
   std::chrono::milliseconds drain_timeout{30'000};

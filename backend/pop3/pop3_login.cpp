@@ -83,7 +83,7 @@ void Pop3Session::auth_response(const std::string& line) {
 }
 
 void Pop3Session::plain_login(std::string_view response) {
-  auto credentials = core::decode_plain(response);
+  auto credentials = core::decode_plain(response, core::AuthzidPolicy::Return);
   if (!credentials) {
     if (credentials.error() == core::PlainError::BadBase64) {
       bad_command("Invalid base64 data");
@@ -101,8 +101,15 @@ void Pop3Session::plain_login(std::string_view response) {
     login_failed("-ERR [AUTH] Authentication failed.", true);
     return;
   }
-  if (credentials->user.size() > kMaxUserName) {
+  if (credentials->user.size() > kMaxUserName || credentials->authzid.size() > kMaxUserName) {
     bad_command("User name too long");
+    return;
+  }
+  // Acting for someone else: only a proxy's master login may
+  // (check_master_login refuses everyone else).
+  if (!credentials->authzid.empty()) {
+    begin_master_login(std::move(credentials->authzid), std::move(credentials->user),
+                       std::move(credentials->password));
     return;
   }
   begin_login(std::move(credentials->user), std::move(credentials->password));
@@ -111,11 +118,25 @@ void Pop3Session::plain_login(std::string_view response) {
 void Pop3Session::begin_login(std::string user, core::Secret password) {
   busy_ = true;
   login_user_ = user;
+  login_master_.clear();
   std::weak_ptr<Pop3Session> weak = weak_from_this();
   check_login(ctx_.node, "pop3", user, std::move(password), loop_, [weak](LoginResult r) {
     auto self = weak.lock();
     if (self && !self->closed_) self->on_login(std::move(r));
   });
+}
+
+void Pop3Session::begin_master_login(std::string user, std::string master, core::Secret password) {
+  busy_ = true;
+  login_user_ = user;
+  login_master_ = master;
+  std::weak_ptr<Pop3Session> weak = weak_from_this();
+  // The socket's peer (the proxy), not the XCLIENT-forwarded client.
+  check_master_login(ctx_.node, "pop3", user, master, std::move(password), conn_->peer().ip, loop_,
+                     [weak](LoginResult r) {
+                       auto self = weak.lock();
+                       if (self && !self->closed_) self->on_login(std::move(r));
+                     });
 }
 
 void Pop3Session::on_login(LoginResult result) {
@@ -125,14 +146,15 @@ void Pop3Session::on_login(LoginResult result) {
   const std::string_view outcome =
       ok && !lock ? std::string_view("in_use") : login_outcome_name(result.outcome);
   ctx_.metrics.login(outcome);
-  core::log_info("pop3_login")
-      .kv("sid", sid_)
-      .kv("client", client_.to_string())
-      .kv("user", login_user_)
-      .kv("account", result.account.address)
-      .kv("ok", ok && lock ? 1 : 0)
-      .kv("outcome", outcome)
-      .kv("detail", result.detail);
+  {
+    auto line = core::log_info("pop3_login");
+    line.kv("sid", sid_)
+        .kv("client", client_.to_string())
+        .kv("user", login_user_)
+        .kv("account", result.account.address);
+    if (!result.master.empty()) line.kv("master", result.master);
+    line.kv("ok", ok && lock ? 1 : 0).kv("outcome", outcome).kv("detail", result.detail);
+  }
   switch (result.outcome) {
     case LoginOutcome::Ok:
       if (!lock) {

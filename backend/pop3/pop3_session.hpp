@@ -91,6 +91,8 @@ class Pop3Session final : public core::Connection::Handler,
   bool trusted_proxy() const;  // the TCP peer may forward a client's address
   bool plaintext_refused();
   void begin_login(std::string user, core::Secret password);
+  // A proxy's master login: `master` with its password, acting for `user`.
+  void begin_master_login(std::string user, std::string master, core::Secret password);
   void on_login(LoginResult result);
   void login_failed(std::string_view reply_line, bool delay);
   void open_maildrop(const std::string& address);
@@ -135,6 +137,7 @@ class Pop3Session final : public core::Connection::Handler,
 
   std::string pending_user_;  // USER, waiting for PASS
   std::string login_user_;    // as the client gave it, for the log
+  std::string login_master_;  // the master user of a master login, for the log
   std::string address_;       // canonical, after login
   std::shared_ptr<MaildropLocks::Lock> lock_;
   std::shared_ptr<store::AccountStore> account_;

@@ -13,15 +13,32 @@
 // THREAD-SAFETY: all methods may be called concurrently. The registry gives
 // every caller asking for one account the same AccountStore (one SQLite
 // connection, see account_store.hpp); the account is closed when the last
-// shared_ptr goes. Opening different accounts proceeds in parallel; callers
+// shared_ptr goes (see LINGER). Opening different accounts proceeds in parallel; callers
 // for the same account wait for one open. Other processes (or other Store
 // objects) may open the same accounts at the same time: each has its own
 // AccountStore and SQLite connection and sees the others' commits (see
 // account_store.hpp, "SEVERAL PROCESSES"). One Store per root per process is
 // still the rule for efficiency: it shares one connection per account.
+//
+// LINGER: opening an account (flock, reconcile, SQLite open, schema, WAL) and
+// closing it (checkpoint) cost more than a login's other work, and clients log
+// in again and again. So account() also keeps a strong reference of its own,
+// with the time of last use: the account stays open while anyone uses it and
+// for StoreOptions::linger after that, at most linger_max idle accounts (least
+// recently used go first). sweep() drops the expired ones. Consequences:
+//   - the Store, not its callers, closes a lingering account: in sweep(),
+//     account() (pushed out by linger_max) or drop_lingering(), always outside
+//     the Store's mutex, on the calling thread. A caller releasing its
+//     shared_ptr on an event loop therefore never closes (blocks) there, as
+//     long as linger > 0; with linger 0 the last caller closes as before;
+//   - what happens once per open (reconciling, see account_store.hpp) happens
+//     only when an account is opened anew, and only by a lone opener: while
+//     this Store lingers on an account, other processes open it shared.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -56,6 +73,16 @@ class Store {
   // locked exclusively (reconciling) for too long.
   StoreResult<std::shared_ptr<AccountStore>> account(std::string_view address);
 
+  // Drops the lingering accounts that nobody uses and were last used at least
+  // `linger` before `now`, closing those (blocking: call it on a worker, every
+  // few seconds). An account in use counts as used `now`.
+  void sweep(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+  // Drops every lingering account now (those nobody else holds close); the
+  // Store still works afterwards. Blocking.
+  void drop_lingering();
+  // How many accounts the linger holds (in use or idle).
+  std::size_t lingering() const;
+
   // Where `address`'s account lives (root/<domain>/<local>), existing or not.
   StoreResult<std::string> account_directory(std::string_view address) const;
 
@@ -76,13 +103,30 @@ class Store {
     std::weak_ptr<AccountStore> account;
   };
 
+  // One account the linger holds open.
+  struct Lingering {
+    std::string key;  // as in slots_
+    std::shared_ptr<AccountStore> account;
+    std::chrono::steady_clock::time_point last_use;
+  };
+  using LingerList = std::list<Lingering>;  // most recently used first
+  using Dropped = std::vector<std::shared_ptr<AccountStore>>;
+
   std::shared_ptr<Slot> slot_for(const std::string& key);
+  // Under mutex_: `account` (of `key`) was just handed out.
+  void remember(const std::string& key, const std::shared_ptr<AccountStore>& account,
+                Dropped& dropped);
+  // Under mutex_: moves idle accounts past linger_max, oldest first, to `dropped`.
+  void trim(Dropped& dropped);
+  void forget(LingerList::iterator it, Dropped& dropped);
 
   const std::string root_;
   const StoreOptions options_;
-  std::mutex mutex_;  // guards slots_ and sweep_at_
+  mutable std::mutex mutex_;  // guards slots_, sweep_at_, linger_, linger_index_
   std::unordered_map<std::string, std::shared_ptr<Slot>> slots_;
   std::size_t sweep_at_ = 64;
+  LingerList linger_;
+  std::unordered_map<std::string, LingerList::iterator> linger_index_;
 };
 
 }  // namespace postern::node::store

@@ -7,6 +7,7 @@
 // (MessageList::keyword_names) so that listing 100,000 messages stays compact.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -177,6 +178,12 @@ enum class SyncMode : std::uint8_t {
 struct StoreOptions {
   std::uint64_t quota_bytes = 0;  // per account; 0 = unlimited
   SyncMode sync_mode = SyncMode::Batch;
+  // Store only (store.hpp, LINGER): how long an account stays open after its
+  // last user let go, so that the next login skips the open; 0 = closed at once.
+  std::chrono::milliseconds linger{30'000};
+  // At most this many accounts are kept open for the linger (accounts in use
+  // are open anyway and are never dropped from it).
+  std::size_t linger_max = 512;
 };
 
 }  // namespace postern::node::store

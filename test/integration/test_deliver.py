@@ -5,6 +5,7 @@ same store)."""
 import imaplib
 import os
 import sqlite3
+import time
 import unittest
 
 from lib.node import Node
@@ -173,6 +174,68 @@ class DeliverTest(unittest.TestCase):
                 pass
         self.assertEqual(len(self.alice.messages()), 3)
         self.assertEqual(self.node.stop(), 0, self.node.log())
+
+    def imap_login(self, node):
+        imap = imaplib.IMAP4("127.0.0.1", node.port("imap"))
+        imap.login("alice@example.com", Slapd.user_password("alice"))
+        return imap
+
+    @staticmethod
+    def deliver_verbose(node):
+        """posternctl -v deliver: its store log lines on stderr (text)."""
+        return posternctl(node.config_path, "-v", "deliver", "alice@example.com",
+                          stdin=MESSAGE.decode())
+
+    def opens_of_alice(self, node):
+        return [line for line in node.log().splitlines()
+                if "event=store_account_open" in line and "account=alice@example.com" in line]
+
+    def test_deliver_while_the_node_keeps_the_account_open(self):
+        # After a logout the node keeps alice's account open (node.store_linger,
+        # 30 s by default): a delivery by another process must neither wait
+        # for it nor go unseen by the node's open account.
+        self.node.start()
+        imap = self.imap_login(self.node)
+        self.assertEqual(imap.select("INBOX"), ("OK", [b"0"]))
+        imap.logout()
+        for _ in range(2):
+            r = self.deliver_verbose(self.node)
+            self.assertEqual(r.returncode, EX_OK, r.stderr)
+            self.assertIn("shared=1", r.stderr)  # the node has it open: no reconcile
+        imap = self.imap_login(self.node)
+        try:
+            typ, data = imap.select("INBOX")
+            self.assertEqual((typ, data), ("OK", [b"2"]))
+            typ, data = imap.uid("FETCH", "2", "(BODY.PEEK[])")
+            self.assertEqual(typ, "OK", data)
+            self.assertEqual(data[0][1], crlf(MESSAGE))
+        finally:
+            imap.logout()
+        self.assertEqual(len(self.opens_of_alice(self.node)), 1, self.node.log())
+        self.assertEqual(self.node.stop(), 0, self.node.log())
+
+    def test_the_node_closes_the_account_after_store_linger(self):
+        node = Node(self.ldap, name="node1", node={"store_linger": 0.3})
+        try:
+            node.start()
+            self.imap_login(node).logout()
+            imap = self.imap_login(node)  # within the linger: not reopened
+            imap.logout()
+            self.assertEqual(len(self.opens_of_alice(node)), 1, node.log())
+            time.sleep(1.5)  # past the linger and the sweep that follows it
+            # Closed in the node: this delivery has the account to itself and
+            # reconciles it.
+            r = self.deliver_verbose(node)
+            self.assertEqual(r.returncode, EX_OK, r.stderr)
+            self.assertNotIn("shared=1", r.stderr)
+            self.assertIn("orphans_removed=0", r.stderr)
+            imap = self.imap_login(node)
+            self.assertEqual(imap.select("INBOX"), ("OK", [b"1"]))
+            imap.logout()
+            self.assertEqual(len(self.opens_of_alice(node)), 2, node.log())
+            self.assertEqual(node.stop(), 0, node.log())
+        finally:
+            node.cleanup()
 
 
 if __name__ == "__main__":

@@ -31,3 +31,36 @@ TEST_CASE("sasl plain: encoding round-trips through decoding") {
   CHECK(c->user == "bob@example.com");
   CHECK(c->password.reveal() == password);
 }
+
+TEST_CASE("sasl plain: an authzid is returned when the caller asks for it") {
+  // "bob\0alice\0pw": alice's password, acting for bob (a master login).
+  auto c = decode_plain("Ym9iAGFsaWNlAHB3", AuthzidPolicy::Return);
+  REQUIRE(c);
+  CHECK(c->user == "alice");
+  CHECK(c->authzid == "bob");
+  CHECK(c->password.reveal() == "pw");
+  // Absent or the same user (in any case): no authzid, an ordinary login.
+  auto plain = decode_plain("AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==", AuthzidPolicy::Return);
+  REQUIRE(plain);
+  CHECK(plain->authzid.empty());
+  auto same = decode_plain(encode_plain("ALICE", "alice", "pw"), AuthzidPolicy::Return);
+  REQUIRE(same);
+  CHECK(same->authzid.empty());
+  // The default still refuses someone else, and never fills the field.
+  CHECK(decode_plain(encode_plain("bob", "alice", "pw")).error() == PlainError::Impersonation);
+  CHECK(decode_plain(encode_plain("alice", "alice", "pw"))->authzid.empty());
+  // Malformed stays malformed whatever the policy: "bob\0\0pw" (empty authcid).
+  CHECK(decode_plain(encode_plain("bob", "", "pw"), AuthzidPolicy::Return).error() ==
+        PlainError::Malformed);
+}
+
+TEST_CASE("sasl plain: encoding a master login") {
+  // "alice@example.com\0proxy-master\0s3cret"
+  const auto blob = encode_plain("alice@example.com", "proxy-master", "s3cret");
+  CHECK(blob == "YWxpY2VAZXhhbXBsZS5jb20AcHJveHktbWFzdGVyAHMzY3JldA==");
+  auto c = decode_plain(blob, AuthzidPolicy::Return);
+  REQUIRE(c);
+  CHECK(c->user == "proxy-master");
+  CHECK(c->authzid == "alice@example.com");
+  CHECK(c->password.reveal() == "s3cret");
+}

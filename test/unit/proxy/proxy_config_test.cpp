@@ -171,3 +171,53 @@ TEST_CASE("proxy config: errors name the file, the key and what was expected") {
   CHECK(e.find("health.probe_interval") != std::string::npos);
   CHECK(e.rfind(temp_path().string() + ": ", 0) == 0);
 }
+
+TEST_CASE("proxy config: the master login") {
+  {
+    TempConfig f(config_with(R"("proxy": {"master_login": {"user": "proxy-master",
+                                                           "password": "s3cret"}})"));
+    auto c = load_proxy_config(f.path.string());
+    CHECK(c.master_user == "proxy-master");
+    CHECK(c.master_password.reveal() == "s3cret");
+  }
+  {
+    // Without it: the client's own login is replayed.
+    TempConfig f(config_with(""));
+    auto c = load_proxy_config(f.path.string());
+    CHECK(c.master_user.empty());
+    CHECK(c.master_password.empty());
+  }
+  {
+    // From a file, read at load; the trailing newline is not part of the password.
+    const auto secret = std::filesystem::temp_directory_path() /
+                        ("postern-master-" + std::to_string(getpid()) + ".secret");
+    std::ofstream(secret) << "from file\n";
+    TempConfig f(config_with(R"("proxy": {"master_login": {"user": "m", "password_file": ")" +
+                             secret.string() + "\"}}"));
+    auto c = load_proxy_config(f.path.string());
+    std::filesystem::remove(secret);
+    CHECK(c.master_user == "m");
+    CHECK(c.master_password.reveal() == "from file");
+  }
+  // Both or neither; a clear error naming the key otherwise.
+  CHECK(error_has(config_with(R"("proxy": {"master_login": {"password": "x"}})"),
+                  "proxy.master_login.user: missing"));
+  CHECK(error_has(config_with(R"("proxy": {"master_login": {"user": "m"}})"),
+                  "proxy.master_login.password: expected either"));
+  CHECK(error_has(config_with(R"("proxy": {"master_login": {"user": "m", "password": "x",
+                                                           "password_file": "/etc/hostname"}})"),
+                  "proxy.master_login.password: expected either"));
+  CHECK(error_has(config_with(R"("proxy": {"master_login": {"user": "m", "password": ""}})"),
+                  "proxy.master_login.password: expected a non-empty password"));
+  CHECK(error_has(config_with(R"("proxy": {"master_login": {"user": "a b", "password": "x"}})"),
+                  "proxy.master_login.user: expected a user name"));
+  CHECK(error_has(config_with(R"("proxy": {"master_login": {"user": "m",
+                                            "password_file": "/nonexistent/master.secret"}})"),
+                  "proxy.master_login.password_file: cannot read"));
+  CHECK(error_has(config_with(R"("proxy": {"master_login": {"user": "m", "pass": "x"}})"),
+                  "proxy.master_login.pass: unknown key"));
+  // Nobody would check the user's password at all.
+  CHECK(error_has(config_with(R"("proxy": {"verify_credentials": false,
+                                           "master_login": {"user": "m", "password": "x"}})"),
+                  "proxy.master_login: needs verify_credentials"));
+}

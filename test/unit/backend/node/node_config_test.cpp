@@ -83,3 +83,63 @@ TEST_CASE("node config: errors name the key and what was expected") {
           R"({"node": {"name": "n", "store": "/s"}, "listeners": [{"name": "imap", "address": "127.0.0.1:1"}]})")
           .find("directory: missing") != std::string::npos);
 }
+
+TEST_CASE("node config: master users") {
+  auto with_node = [](const std::string& node_extra) {
+    return R"({"node": {"name": "node1", "store": "/tmp/s", "trusted_proxies": ["127.0.0.0/8"])" +
+           node_extra + R"(}, "listeners": [{"name": "imap", "address": "127.0.0.1:1"}], )" +
+           kDirectory + "}";
+  };
+  const std::string hash =
+      "$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxq"
+      "OmSuNp2xS0ktL3nh/";
+  {
+    TempConfig f(with_node(R"(, "master_users": [
+        {"user": "proxy-master", "password_hash": ")" +
+                           hash + R"("},
+        {"user": "dev-master", "password": "clear"}])"));
+    auto c = load_node_config(f.path.string(), kProtocols);
+    REQUIRE(c.master_users.size() == 2);
+    CHECK(c.master_users[0].user == "proxy-master");
+    CHECK(c.master_users[0].password_hash == hash);
+    CHECK(c.master_users[0].password.empty());
+    CHECK(c.master_users[1].user == "dev-master");
+    CHECK(c.master_users[1].password == "clear");
+    CHECK(c.master_users[1].password_hash.empty());
+  }
+  {
+    TempConfig f(with_node(""));
+    CHECK(load_node_config(f.path.string(), kProtocols).master_users.empty());
+  }
+  auto error_has = [](const std::string& text, const std::string& wanted) {
+    const auto e = error_of(text);
+    INFO("error: ", e);
+    return e.find(wanted) != std::string::npos;
+  };
+  CHECK(error_has(with_node(R"(, "master_users": [{"password": "x"}])"),
+                  "node.master_users[0].user: missing"));
+  CHECK(error_has(with_node(R"(, "master_users": [{"user": "m"}])"),
+                  "node.master_users[0].password_hash: expected either"));
+  CHECK(error_has(with_node(R"(, "master_users": [{"user": "m", "password": "x",
+                                                  "password_hash": ")" +
+                            hash + R"("}])"),
+                  "node.master_users[0].password_hash: expected either"));
+  CHECK(error_has(with_node(R"(, "master_users": [{"user": "m", "password_hash": "secret"}])"),
+                  "node.master_users[0].password_hash: expected a SHA-512"));
+  CHECK(error_has(with_node(R"(, "master_users": [{"user": "m", "password_hash": "$1$a$b"}])"),
+                  "node.master_users[0].password_hash: expected a SHA-512"));
+  CHECK(error_has(with_node(R"(, "master_users": [{"user": "m", "password": ""}])"),
+                  "node.master_users[0].password: expected a non-empty password"));
+  CHECK(error_has(with_node(R"(, "master_users": [{"user": "a b", "password": "x"}])"),
+                  "node.master_users[0].user: expected a user name"));
+  CHECK(error_has(with_node(R"(, "master_users": [{"user": "m", "password": "x"},
+                                                  {"user": "m", "password": "y"}])"),
+                  "node.master_users[1].user: \"m\" is listed twice"));
+  CHECK(error_has(with_node(R"(, "master_users": [{"user": "m", "password": "x", "hash": "y"}])"),
+                  "node.master_users[0].hash: unknown key"));
+  CHECK(error_has(R"({"node": {"name": "n", "store": "/s",
+                               "master_users": [{"user": "m", "password": "x"}]},
+                      "listeners": [{"name": "imap", "address": "127.0.0.1:1"}], )" +
+                      std::string(kDirectory) + "}",
+                  "node.master_users: needs trusted_proxies"));
+}

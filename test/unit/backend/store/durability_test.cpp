@@ -101,6 +101,9 @@ TEST_CASE("store: several Stores may hold an account open; only a lone opener re
     CHECK(fs::exists(copying));
   }
   held->reset();
+  // Both Stores keep the account open for a while (store.hpp, LINGER): let go.
+  first.drop_lingering();
+  second.drop_lingering();
   CHECK(second.account("lock@example.com").has_value());  // alone now: reconciles
   CHECK_FALSE(fs::exists(orphan));
   CHECK_FALSE(fs::exists(copying));
