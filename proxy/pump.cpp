@@ -106,8 +106,8 @@ void Pump::maybe_quiesce() {
 void Pump::try_splice() {
   if (!quiescing_ || spliced_ || finished_) return;
   // Bytes read just before the pause: send them on, and wait again.
-  if (client_->input_size() > 0) client_->forward_input_to(*node_);
-  if (node_->input_size() > 0) node_->forward_input_to(*client_);
+  if (client_->input_size() > 0) result_.bytes_in += client_->forward_input_to(*node_);
+  if (node_->input_size() > 0) result_.bytes_out += node_->forward_input_to(*client_);
   if (!client_->detachable() || !node_->detachable()) return;
   int client_fd = client_->detach();
   int node_fd = node_->detach();

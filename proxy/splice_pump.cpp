@@ -106,8 +106,12 @@ void SplicePump::pull(Direction& d) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
-      // EAGAIN can also mean the pipe is full: the write event drains it.
-      if (d.in_pipe >= buffer_) event_del(d.read_ev.get());
+      // EAGAIN also means a full pipe, and a pipe fills by slots, not
+      // bytes: 16 small segments fill it long before `buffer` bytes. With
+      // bytes waiting in it, the write event is armed (push() saw EAGAIN):
+      // stop reading until it drains, or the readable socket would wake us
+      // in a loop. An empty pipe cannot be full: the socket is empty.
+      if (d.in_pipe > 0) event_del(d.read_ev.get());
       return;
     }
     return end(std::string(d.name) + "_error");
