@@ -111,6 +111,9 @@ void Listener::stop() {
     evconnlistener_free(listener_);
     listener_ = nullptr;
   }
+  // Connections still sending their PROXY header were never admitted: close
+  // them rather than start sessions after the drain.
+  pending_.clear();
 }
 
 std::uint16_t Listener::bound_port() const {

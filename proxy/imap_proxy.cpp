@@ -26,6 +26,9 @@ core::imap::Limits prelogin_limits() {
   return l;
 }
 
+// How much client input one parser feed looks at.
+constexpr std::size_t kFeedBytes = 4096;
+
 bool is(const std::string& name, const char* word) {
   return strcasecmp(name.c_str(), word) == 0;
 }
@@ -58,9 +61,14 @@ class ImapProxySession final : public ProxySession {
   }
 
   void on_client_input() override {
-    std::size_t n = client().input_size();
-    if (n > 0) inbuf_ += client().read_bytes(n);
-    while (state() == State::Login && !inbuf_.empty() && !client().closed()) {
+    while (state() == State::Login && !client().closed()) {
+      // Take from the connection only what the parser is about to look at:
+      // whatever waits behind a login stays in the connection, whose own
+      // limit (max_input) bounds it.
+      if (inbuf_.empty()) {
+        inbuf_ = client().read_bytes(kFeedBytes);
+        if (inbuf_.empty()) break;
+      }
       auto r = parser_.feed(inbuf_);
       inbuf_.erase(0, r.consumed);
       switch (r.status) {
@@ -263,7 +271,9 @@ class ImapProxySession final : public ProxySession {
   void on_node_input() override {
     while (state() == State::Handshake) {
       bool too_long = false;
-      auto line = node().read_line(64 * 1024, &too_long);
+      // A line must fit the connection's input limit to ever complete.
+      auto line =
+          node().read_line(std::min<std::size_t>(64 * 1024, config().buffer - 2), &too_long);
       if (too_long) return fail_node("an overlong line from the node", false);
       if (!line) return;
       if (!node_line(*line)) return;
@@ -278,6 +288,7 @@ class ImapProxySession final : public ProxySession {
           fail_node("unexpected greeting: " + line.substr(0, 80), false);
           return false;
         }
+        node_greeted();
         if (hop_starttls()) {
           hop_ = Hop::StartTls;
           send_node("P0 STARTTLS\r\n");
@@ -339,6 +350,10 @@ class ImapProxySession final : public ProxySession {
     core::log_warn("proxy_node_refused").kv("sid", sid()).kv("user", user_).kv("answer", rest);
     send(fmt::format("{} {}\r\n", login_tag_, rest));
     drop_node();
+    if (node_refused_login()) {
+      end("Too many failed logins.");
+      return false;
+    }
     enter_state(State::Login);
     return false;
   }

@@ -28,9 +28,13 @@ class Pop3ProxySession final : public ProxySession {
   void reply(std::string_view line) { send(fmt::format("{}\r\n", line)); }
 
   void on_client_input() override {
-    std::size_t n = client().input_size();
-    if (n > 0) inbuf_ += client().read_bytes(n);
-    while (state() == State::Login && !inbuf_.empty() && !client().closed()) {
+    while (state() == State::Login && !client().closed()) {
+      // Only what the codec is about to look at leaves the connection (see
+      // imap_proxy.cpp).
+      if (inbuf_.empty()) {
+        inbuf_ = client().read_bytes(4096);
+        if (inbuf_.empty()) break;
+      }
       auto r = codec_.feed(inbuf_);
       inbuf_.erase(0, r.consumed);
       switch (r.status) {
@@ -227,6 +231,7 @@ class Pop3ProxySession final : public ProxySession {
           fail_node("unexpected greeting: " + line.substr(0, 80), false);
           return false;
         }
+        node_greeted();
         if (hop_starttls()) {
           hop_ = Hop::StartTls;
           send_node("STLS\r\n");
@@ -268,6 +273,10 @@ class Pop3ProxySession final : public ProxySession {
               .kv("user", user_)
               .kv("answer", line);
           drop_node();
+          if (node_refused_login()) {
+            quit("too many failed logins");
+            return false;
+          }
           enter_state(State::Login);
         }
         return false;

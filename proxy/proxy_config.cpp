@@ -71,7 +71,7 @@ void parse_proxy_section(const core::ConfigNode& node, ProxyConfig& c) {
   c.drain_timeout = node.seconds_or("drain_timeout", 30, 0, 3600);
   // Below a few KiB a pumped session makes a system call per small chunk;
   // above a few MiB one idle session could hold more than a node's worth.
-  c.buffer = static_cast<std::size_t>(node.integer_or("buffer", 64 * 1024, 4 * 1024, 16 << 20));
+  c.buffer = static_cast<std::size_t>(node.integer_or("buffer", 64 * 1024, 16 * 1024, 16 << 20));
   c.splice = node.boolean_or("splice", true);
   if (auto m = node.optional_child("master_login")) {
     parse_master_login(*m, c);

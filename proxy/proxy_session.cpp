@@ -55,7 +55,7 @@ ProxySession::ProxySession(ProxyContext& ctx, core::EventLoop& loop, core::Accep
       proto_(std::move(proto)),
       sid_(next_session_id()),
       login_timer_(loop, [this] { on_login_timeout(); }),
-      connect_timer_(loop, [this] { fail_node("the node did not answer in time", true); }),
+      connect_timer_(loop, [this] { fail_node("the node did not greet in time", true); }),
       wait_timer_(loop, [this] {
         auto next = std::move(after_wait_);
         if (next) next();
@@ -88,6 +88,11 @@ void ProxySession::start() {
   ctx_.metrics.sessions(proto_).inc();
   login_timer_.arm(gen_->config->login_timeout);
   if (client_->closed()) return finish("client_error");
+  if (ctx_.draining) {
+    // Admitted after the drain began (a PROXY header still on its way).
+    greeted_ = true;
+    return end("shutting down");
+  }
   if (!listener_.implicit_tls) {
     greeted_ = true;
     greet();
@@ -95,7 +100,9 @@ void ProxySession::start() {
 }
 
 void ProxySession::enter_state(State next) {
-  if (next == state_) return;
+  // Closed is terminal: a late directory answer or connect must not revive
+  // a session that already said goodbye.
+  if (next == state_ || state_ == State::Closed) return;
   core::log_debug("proxy_state")
       .kv("sid", sid_)
       .kv("from", state_name(state_))
@@ -155,7 +162,7 @@ void ProxySession::on_closed(core::Connection& c, core::CloseReason reason) noex
     auto why = fmt::format("the node closed the connection ({})", core::close_reason_name(reason));
     bool down = reason != core::CloseReason::PeerClosed;
     loop_.post([weak = weak_from_this(), why, down] {
-      if (auto s = weak.lock(); s && !s->closed_) s->fail_node(why, down);
+      if (auto s = weak.lock(); s && s->live()) s->fail_node(why, down);
     });
   }
 }
@@ -188,7 +195,7 @@ void ProxySession::check_login(std::string user, core::Secret password, std::str
               done = std::move(done)]() mutable {
     auto answer = [this, weak, user, service, done = std::move(done)](Decision d) mutable {
       auto s = weak.lock();
-      if (!s || closed_) return;
+      if (!s || !live()) return;
       decide(user, service, d);
       if (d.verdict != Verdict::Ok) enter_state(State::Login);
       done(std::move(d));
@@ -253,7 +260,10 @@ void ProxySession::decide(const std::string& user, const std::string& service, D
   std::string_view result = "ok";
   switch (d.verdict) {
     case Verdict::Ok:
-      ctx_.throttle.succeeded(user);
+      // Without verification only the node knows whether the password was
+      // right (node_ready / node_refused_login).
+      if (gen_->config->verify_credentials) ctx_.throttle.succeeded(user);
+      login_for_throttle_ = user;
       user_ = d.account.address;
       break;
     case Verdict::Denied:
@@ -279,13 +289,23 @@ void ProxySession::decide(const std::string& user, const std::string& service, D
       .kv("detail", d.detail);
 }
 
+bool ProxySession::node_refused_login() {
+  // With verification on, the proxy judged the password already: a refusal
+  // here is the node's own business (a state, a group), not a guess.
+  if (gen_->config->verify_credentials) return false;
+  ctx_.throttle.failed(peer_.ip, login_for_throttle_.empty() ? user_ : login_for_throttle_,
+                       std::chrono::steady_clock::now());
+  ++failed_logins_;
+  return too_many_failures();
+}
+
 void ProxySession::lookup_address(std::string address,
                                   std::function<void(mapping::LookupResult)> done) {
   enter_state(State::Checking);
   std::weak_ptr<ProxySession> weak = weak_from_this();
   gen_->directory->lookup(address, loop_, [weak, done = std::move(done)](mapping::LookupResult r) {
     auto s = weak.lock();
-    if (!s || s->closed_) return;
+    if (!s || !s->live()) return;
     s->enter_state(State::Login);
     done(std::move(r));
   });
@@ -311,7 +331,7 @@ void ProxySession::connect_node(const std::string& node) {
   connecting_ = core::connect_tcp(
       loop_, to, gen_->config->connect_timeout, [this, weak, to, ep](int fd, std::string error) {
         auto s = weak.lock();
-        if (!s || closed_) {
+        if (!s || !live()) {
           if (fd >= 0) ::close(fd);
           return;
         }
@@ -355,7 +375,7 @@ void ProxySession::drop_node() {
 }
 
 void ProxySession::fail_node(std::string_view why, bool down) {
-  if (closed_ || state_ == State::Pumping) return;
+  if (!live() || state_ == State::Pumping) return;
   drop_node();
   if (down) ctx_.health.report_failure(node_name_, why);
   ctx_.metrics.logins(proto_, "unavailable").inc();
@@ -369,8 +389,15 @@ void ProxySession::fail_node(std::string_view why, bool down) {
   node_failed(why);
 }
 
+void ProxySession::node_greeted() {
+  // The node is alive. How long its login check takes (directory, store) is
+  // bounded by the login timeout and never marks the node down.
+  connect_timer_.cancel();
+}
+
 void ProxySession::node_ready() {
   connect_timer_.cancel();
+  if (!gen_->config->verify_credentials) ctx_.throttle.succeeded(login_for_throttle_);
   ctx_.health.report_success(node_name_);
   core::log_debug("proxy_handoff")
       .kv("sid", sid_)
@@ -409,6 +436,7 @@ void ProxySession::end(std::string_view why) {
   end_reason_ = std::string(why);
   // Nothing the client sends from now on is read or answered.
   enter_state(State::Closed);
+  stop_waiting();
   drop_node();
   send(goodbye(why));
   client_->close_after_flush();
@@ -418,8 +446,17 @@ void ProxySession::quit(std::string_view reason) {
   if (closed_ || !client_ || state_ == State::Closed) return;
   end_reason_ = std::string(reason);
   enter_state(State::Closed);
+  stop_waiting();
   drop_node();
   client_->close_after_flush();
+}
+
+void ProxySession::stop_waiting() {
+  login_timer_.cancel();
+  wait_timer_.cancel();
+  after_wait_ = nullptr;
+  // The goodbye is flushed within this, even to a client that reads nothing.
+  if (client_) client_->set_idle_timeout(std::chrono::seconds(10));
 }
 
 void ProxySession::on_login_timeout() {

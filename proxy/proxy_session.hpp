@@ -115,8 +115,14 @@ class ProxySession : public core::Connection::Handler,
   void connect_node(const std::string& node);
   bool hop_starttls() const;  // the hop to node_name_ upgrades with STARTTLS
   void start_node_tls();      // the hop's STARTTLS, after the node said yes
+  // The node sent its greeting: from here its slowness is the login
+  // timeout's business and never marks the node down.
+  void node_greeted();
   // The node answered the login: the session is the user's now.
   void node_ready();
+  // The node refused the replayed login (without verify_credentials, the
+  // only check): counts as a failed login. True when the session must end.
+  bool node_refused_login();
   // Phase 2: the pump takes both connections. Bytes the client already sent
   // (still in its input buffer) go to the node first.
   void start_pump();
@@ -158,6 +164,8 @@ class ProxySession : public core::Connection::Handler,
 
  private:
   void on_login_timeout();
+  void stop_waiting();  // end(), quit(): no timer or directory answer acts any more
+  bool live() const { return !closed_ && state_ != State::Closed; }
   // Applies the account's service, state and node health to a directory
   // answer; counts and logs the result.
   void decide(const std::string& user, const std::string& service, Decision& d);
@@ -190,6 +198,7 @@ class ProxySession : public core::Connection::Handler,
   bool greeted_ = false;
   bool closed_ = false;
   std::string end_reason_;
+  std::string login_for_throttle_;  // the login as the client gave it
   std::chrono::steady_clock::time_point started_;
 };
 

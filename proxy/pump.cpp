@@ -1,5 +1,7 @@
 #include "proxy/pump.hpp"
 
+#include <unistd.h>
+
 namespace postern::proxy {
 
 namespace {
@@ -110,8 +112,25 @@ void Pump::try_splice() {
   if (node_->input_size() > 0) result_.bytes_out += node_->forward_input_to(*client_);
   if (!client_->detachable() || !node_->detachable()) return;
   int client_fd = client_->detach();
+  if (client_fd < 0) {
+    // No descriptor to spare (dup): stay in our buffers for good.
+    splice_ = false;
+    quiescing_ = false;
+    client_->set_output_low_water(buffer_ / 2);
+    node_->set_output_low_water(buffer_ / 2);
+    client_->resume_reading();
+    node_->resume_reading();
+    return;
+  }
   int node_fd = node_->detach();
-  // Both were detachable a moment ago on this thread: neither can fail now.
+  if (node_fd < 0) {
+    // The client's side is already handed over: end the session cleanly.
+    ::close(client_fd);
+    result_.reason = "error";
+    closed_ = 1;     // the client's side
+    node_->close();  // on_closed() then ends the pump
+    return;
+  }
   result_.spliced = true;
   spliced_ = std::make_unique<SplicePump>(loop_, client_fd, node_fd, buffer_, idle_,
                                           [this](const SplicePump::Totals& t) { spliced_done(t); });

@@ -151,6 +151,7 @@ bool SmtpProxySession::node_reply() {
   switch (hop_) {
     case Hop::Greeting:
       if (code != 220) return unexpected("greeting");
+      node_greeted();
       send_node_ehlo();
       return true;
     case Hop::Ehlo:
@@ -189,6 +190,7 @@ bool SmtpProxySession::node_reply() {
         refused_by_node("454 4.7.0 Temporary authentication failure\r\n");
       } else if (code / 100 == 5) {
         refused_by_node("535 5.7.8 Authentication credentials invalid\r\n");
+        if (node_refused_login()) end("Too many failed logins");
       } else {
         return unexpected("AUTH");
       }

@@ -240,6 +240,37 @@ def recv_or_reset(s):
         return b""
 
 
+class NoVerificationTest(unittest.TestCase):
+    def test_without_verification_the_nodes_refusals_still_count(self):
+        with Slapd() as ldap:
+            nodes = start_nodes(ldap, names=("node1",))
+            try:
+                with proxy_for(ldap, nodes, listeners=("imap",),
+                               proxy={"verify_credentials": False},
+                               throttle={"base_delay": 0.2, "max_delay": 1.6},
+                               listener_overrides={"imap": {"errors": {
+                                   "max_failed_logins": 2, "max_bad_commands": 20}}}) as proxy:
+                    s = socket.create_connection(("127.0.0.1", proxy.port("imap")), timeout=15)
+                    f = s.makefile("rb")
+                    f.readline()
+                    for i in range(2):
+                        s.sendall(b"t%d LOGIN alice@example.com wrong%d\r\n" % (i, i))
+                        line = f.readline()
+                        self.assertIn(b"NO [AUTHENTICATIONFAILED]", line)
+                    # The node said no twice: the proxy ends the session.
+                    self.assertIn(b"* BYE", f.read())
+                    s.close()
+                    # ... and the address is slowed down for the next try.
+                    self.assertTrue(proxy.wait_log(r"proxy_node_refused .*user=alice@"))
+                    started = time.monotonic()
+                    imap_login(proxy.port("imap"), "alice").logout()
+                    self.assertGreaterEqual(time.monotonic() - started, 0.35)
+            finally:
+                for n in nodes:
+                    n.stop()
+                    n.cleanup()
+
+
 def proxy_v2_header(src_ip, src_port, dst_ip, dst_port):
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     addresses = socket.inet_aton(src_ip) + socket.inet_aton(dst_ip) + \
