@@ -127,12 +127,22 @@ tl::expected<bool, std::string> QueueSpool::rewrite_envelope(const std::string& 
     ::unlink(tmp.c_str());
     return tl::unexpected(w.error());
   }
+  // `posternctl queue delete` may have run while we wrote: then the rename
+  // has just brought its envelope back. remove() takes the message first,
+  // so a missing message means deleted; the envelope goes again.
+  if (::access(msg_path(id).c_str(), F_OK) != 0) {
+    ::unlink(path.c_str());
+    return false;
+  }
   return true;
 }
 
 bool QueueSpool::remove(const std::string& id) const {
-  bool env = ::unlink(env_path(id).c_str()) == 0;
+  // The message first: a rewrite of the envelope racing with us checks for
+  // it after its rename (rewrite_envelope), and a crash in between leaves an
+  // envelope without a message, which recovery removes.
   bool msg = ::unlink(msg_path(id).c_str()) == 0;
+  bool env = ::unlink(env_path(id).c_str()) == 0;
   return env || msg;
 }
 
