@@ -269,15 +269,7 @@ class ImapProxySession final : public ProxySession {
   }
 
   void on_node_input() override {
-    while (state() == State::Handshake) {
-      bool too_long = false;
-      // A line must fit the connection's input limit to ever complete.
-      auto line =
-          node().read_line(std::min<std::size_t>(64 * 1024, config().buffer - 2), &too_long);
-      if (too_long) return fail_node("an overlong line from the node", false);
-      if (!line) return;
-      if (!node_line(*line)) return;
-    }
+    read_node_lines(64 * 1024, [this](const std::string& line) { return node_line(line); });
   }
 
   // False when the handshake ended (failed or handed off).

@@ -214,13 +214,7 @@ class Pop3ProxySession final : public ProxySession {
   }
 
   void on_node_input() override {
-    while (state() == State::Handshake) {
-      bool too_long = false;
-      auto line = node().read_line(8 * 1024, &too_long);
-      if (too_long) return fail_node("an overlong line from the node", false);
-      if (!line) return;
-      if (!node_line(*line)) return;
-    }
+    read_node_lines(8 * 1024, [this](const std::string& line) { return node_line(line); });
   }
 
   bool node_line(const std::string& line) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,9 @@ struct Generation {
 };
 
 // Counters and gauges every session updates (names in proxy_metrics.cpp).
+// The series of the proxy's protocols are looked up once, at construction:
+// a login then touches only atomics, never the registry's lock. Anything
+// else goes to the registry as usual.
 struct ProxyMetrics {
   explicit ProxyMetrics(core::MetricsRegistry& registry);
   core::Gauge& active(std::string_view proto);
@@ -35,6 +39,17 @@ struct ProxyMetrics {
   // direction: "in" (client to node) or "out" (node to client).
   core::Counter& bytes(std::string_view proto, std::string_view direction);
   core::MetricsRegistry& registry;
+
+ private:
+  struct Series {
+    core::Gauge* active = nullptr;
+    core::Counter* sessions = nullptr;
+    core::Counter* bytes_in = nullptr;
+    core::Counter* bytes_out = nullptr;
+    std::map<std::string, core::Counter*, std::less<>> logins;
+  };
+  const Series* find(std::string_view proto) const;
+  std::map<std::string, Series, std::less<>> series_;  // read-only after construction
 };
 
 class ProxyContext {

@@ -423,6 +423,18 @@ void ProxySession::start_pump() {
                                  });
 }
 
+void ProxySession::read_node_lines(std::size_t max,
+                                   const std::function<bool(const std::string&)>& handle) {
+  // A line must fit the connection's input limit to ever complete.
+  max = std::min(max, gen_->config->buffer - 2);
+  while (state_ == State::Handshake && node_) {
+    bool too_long = false;
+    auto line = node_->read_line(max, &too_long);
+    if (too_long) return fail_node("an overlong line from the node", false);
+    if (!line || !handle(*line)) return;
+  }
+}
+
 void ProxySession::send(std::string_view bytes) {
   if (client_) client_->write(bytes);
 }

@@ -131,6 +131,12 @@ class ProxySession : public core::Connection::Handler,
   void fail_node(std::string_view why, bool down);
   void drop_node();
 
+  // Hands each complete line the node sent (without CRLF) to `handle`
+  // while the session is in Handshake and `handle` returns true. A line
+  // longer than `max` (or than the connection's input limit) fails the
+  // hand-off.
+  void read_node_lines(std::size_t max, const std::function<bool(const std::string&)>& handle);
+
   void send(std::string_view bytes);
   void send_node(std::string_view bytes);
   // Says goodbye(why) and closes after the flush.
