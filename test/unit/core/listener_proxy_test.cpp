@@ -69,7 +69,7 @@ struct ProxyRig {
     config.access = std::move(access);
     config.proxy_protocol = proxy_protocol;
     config.proxy_protocol_from = *NetworkList::parse({from}, nullptr);
-    config.proxy_protocol_timeout = 300ms;
+    config.proxy_protocol_timeout = 1s;
     thread = std::make_unique<LoopThread>();
     std::promise<std::uint16_t> bound;
     thread->loop().post([&] {
@@ -181,12 +181,12 @@ TEST_CASE("listener proxy protocol: garbage, an untrusted peer and a slow header
     shutdown(gone.fd, SHUT_WR);
     auto sent = std::chrono::steady_clock::now();
     CHECK(gone.line() == "<closed>");
-    CHECK(std::chrono::steady_clock::now() - sent < 200ms);
+    CHECK(std::chrono::steady_clock::now() - sent < 600ms);
     Client slow(rig.port);
     slow.send("PROXY TCP4 192.0.2.7");
     auto start = std::chrono::steady_clock::now();
     CHECK(slow.line() == "<closed>");
-    CHECK(std::chrono::steady_clock::now() - start >= 200ms);
+    CHECK(std::chrono::steady_clock::now() - start >= 900ms);
   }
   {
     ProxyRig rig(true, "10.0.0.0/8");

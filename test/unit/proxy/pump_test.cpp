@@ -420,9 +420,10 @@ void check_stalled_client_costs_nothing(std::size_t buffer) {
   auto before = rig.loop_cpu();
   std::this_thread::sleep_for(300ms);
   auto used = rig.loop_cpu() - before;
-  // Waiting for the client costs nothing; a loop spinning on a readable
-  // socket it cannot splice into a full pipe burns most of the 300 ms.
-  CHECK(used < 15ms);
+  // Waiting for the client costs nothing (about 1 ms here); a loop spinning
+  // on a readable socket it cannot splice into a full pipe burns most of the
+  // 300 ms. The margin is wide for a sanitizer build on a busy CI machine.
+  CHECK(used < 100ms);
   std::string got = recv_exact(rig.client_peer(), kTotal);
   writer.join();
   CHECK(wrote_all.load());
