@@ -147,12 +147,23 @@ void parse_mail_settings(const core::ConfigNode& root, NodeConfig& c) {
   }
 }
 
+WebmailConfig parse_webmail(const core::ConfigNode& node) {
+  node.allow_only({"session_idle_timeout", "session_max_age", "max_upload_size", "max_sessions"});
+  WebmailConfig c;
+  c.session_idle_timeout = node.seconds_or("session_idle_timeout", 1800, 1, 7 * 86400);
+  c.session_max_age = node.seconds_or("session_max_age", 43200, 1, 30 * 86400);
+  c.max_upload_size = static_cast<std::uint64_t>(
+      node.integer_or("max_upload_size", 25LL * 1024 * 1024, 1024, 1024LL * 1024 * 1024));
+  c.max_sessions = static_cast<std::size_t>(node.integer_or("max_sessions", 10'000, 1, 10'000'000));
+  return c;
+}
+
 }  // namespace
 
 NodeConfig load_node_config(const std::string& file, const std::set<std::string>& protocols) {
   auto root = core::load_config_file(file);
   root.allow_only({"node", "tls", "listeners", "admin", "directory", "log", "smtp", "queue",
-                   "smtp_client", "dns", "cluster"});
+                   "smtp_client", "dns", "cluster", "webmail"});
   NodeConfig c;
   c.file = file;
 
@@ -212,6 +223,7 @@ NodeConfig load_node_config(const std::string& file, const std::set<std::string>
   c.directory = mapping::parse_directory_config(root.child("directory"));
   if (auto log = root.optional_child("log")) c.log = core::LogConfig::from_config(*log);
   parse_mail_settings(root, c);
+  if (auto webmail = root.optional_child("webmail")) c.webmail = parse_webmail(*webmail);
   return c;
 }
 

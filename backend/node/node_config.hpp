@@ -11,7 +11,9 @@
 //     "directory": { ... },
 //     "log": { ... },
 //     "smtp": { ... }, "queue": { ... }, "smtp_client": { ... }, "dns": { ... },
-//     "cluster": { "node2": { "smtp": "127.0.0.1:12025" } }
+//     "cluster": { "node2": { "smtp": "127.0.0.1:12025" } },
+//     "webmail": { "session_idle_timeout": 1800, "session_max_age": 43200,
+//                  "max_upload_size": 26214400, "max_sessions": 10000 }
 //   }
 #pragma once
 
@@ -45,6 +47,14 @@ struct MasterUser {
   // Or the password in clear ("password": for development only; the file
   // then holds a secret that works from every proxy address).
   std::string password;
+};
+
+// WebMail ("webmail"): browser sessions and uploads (backend/webmail/API.md).
+struct WebmailConfig {
+  std::chrono::milliseconds session_idle_timeout{30 * 60 * 1000};
+  std::chrono::milliseconds session_max_age{12 * 60 * 60 * 1000};
+  std::uint64_t max_upload_size = 25 * 1024 * 1024;  // a send or draft request's body
+  std::size_t max_sessions = 10'000;  // per node; past it the least recently used goes
 };
 
 struct NodeConfig {
@@ -85,6 +95,7 @@ struct NodeConfig {
   // Every node's SMTP listener by node name ("cluster": {"node2": {"smtp":
   // "127.0.0.1:12025"}}): where mail for another node's account is relayed.
   std::map<std::string, core::Endpoint> cluster_smtp;
+  WebmailConfig webmail;
 };
 
 // Throws core::ConfigError naming the file, the key and what was expected.

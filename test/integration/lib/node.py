@@ -10,7 +10,8 @@ r"""A running postern-node for integration tests.
 The node listens on free loopback ports, keeps its store in a temp folder and
 logs to a file (node.log(), node.wait_log()). The listeners are named
 "imap" (STARTTLS), "imaps" (implicit TLS), "pop3" (STLS), "pop3s", "smtp",
-"submission" (STARTTLS) and "submissions" (implicit TLS); pass
+"submission" (STARTTLS), "submissions" (implicit TLS) and "http" (WebMail,
+plain); pass
 `listeners=` to create only some (a protocol the build does not serve yet
 makes the configuration invalid). Set POSTERN_KEEP_NODE=1 to keep the temp
 folders after cleanup() for debugging.
@@ -49,6 +50,7 @@ LISTENER_KINDS = {
     "smtp": ("smtp", "starttls"),
     "submission": ("submission", "starttls"),
     "submissions": ("submission", "implicit"),
+    "http": ("http", "none"),
 }
 
 _cert_dir = None
