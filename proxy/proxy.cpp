@@ -35,7 +35,7 @@ Proxy::Proxy(ProxyConfig config) : config_(std::make_shared<const ProxyConfig>(s
   for (std::size_t i = 0; i < threads; ++i) loops_.push_back(std::make_unique<core::LoopThread>());
   for (const auto& l : config_->listeners) {
     if (services_.count(l->protocol) == 0)
-      services_[l->protocol] = std::make_unique<ProxyService>(*context_, l->protocol);
+      services_[l->protocol] = make_protocol_service(*context_, l->protocol);
   }
   listeners_.resize(loops_.size());
   std::exception_ptr error;

@@ -42,7 +42,7 @@ class Proxy {
   std::unique_ptr<NodeHealth> health_;
   std::unique_ptr<LoginThrottle> throttle_;
   std::unique_ptr<ProxyContext> context_;
-  std::map<std::string, std::unique_ptr<ProxyService>> services_;
+  std::map<std::string, std::unique_ptr<ProtocolService>> services_;
   std::vector<std::unique_ptr<core::LoopThread>> loops_;
   std::vector<std::vector<std::unique_ptr<core::Listener>>> listeners_;  // per loop
   std::unique_ptr<core::AdminServer> admin_;

@@ -25,19 +25,19 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The password of the master login, from the file or the key; throws naming
+// A secret from `key` or from the file named by `file_key`; throws naming
 // the key when neither or both are given, or the file cannot be read.
-core::Secret master_password(const core::ConfigNode& m) {
-  const bool inline_password = m.has("password");
-  const bool from_file = m.has("password_file");
+core::Secret secret_from(const core::ConfigNode& m, const std::string& key,
+                         const std::string& file_key, std::string_view together_with) {
+  const bool inline_password = m.has(key);
+  const bool from_file = m.has(file_key);
   if (inline_password == from_file)
-    m.fail("password", "expected either \"password\" or \"password_file\" with \"user\"");
-  if (inline_password) return core::Secret(m.string("password"));
-  const auto path = m.path_or("password_file", "");
+    m.fail(key, fmt::format("expected either \"{}\" or \"{}\"{}", key, file_key, together_with));
+  if (inline_password) return core::Secret(m.string(key));
+  const auto path = m.path_or(file_key, "");
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
-  if (!in || !(text << in.rdbuf()))
-    m.fail("password_file", fmt::format("cannot read \"{}\"", path));
+  if (!in || !(text << in.rdbuf())) m.fail(file_key, fmt::format("cannot read \"{}\"", path));
   std::string password = std::move(text).str();
   // Files written by `echo` or an editor end with a newline; it is not part of the password.
   if (!password.empty() && password.back() == '\n') password.pop_back();
@@ -52,7 +52,7 @@ void parse_master_login(const core::ConfigNode& m, ProxyConfig& c) {
   if (c.master_user.empty() ||
       c.master_user.find_first_of(std::string_view(" \t\r\n\0", 5)) != std::string::npos)
     m.fail("user", fmt::format("expected a user name without spaces, found \"{}\"", c.master_user));
-  c.master_password = master_password(m);
+  c.master_password = secret_from(m, "password", "password_file", " with \"user\"");
   if (c.master_password.empty()) m.fail("password", "expected a non-empty password");
   if (c.master_password.reveal().find('\0') != std::string_view::npos)
     m.fail("password", "expected a password without NUL bytes");
@@ -177,6 +177,35 @@ ProxySmtpConfig parse_smtp(const core::ConfigNode* node, const std::string& prim
   return c;
 }
 
+// The "http" section; `root` names it in errors when it is missing.
+ProxyHttpConfig parse_http(const core::ConfigNode& root) {
+  ProxyHttpConfig c;
+  auto node = root.optional_child("http");
+  if (!node)
+    root.fail("http",
+              "expected an \"http\" section with \"cookie_secret\" or "
+              "\"cookie_secret_file\": a listener has protocol \"http\"");
+  node->allow_only({"cookie_secret", "cookie_secret_file", "cookie_ttl", "max_header_size",
+                    "max_body_size", "max_upload_size", "keepalive_timeout", "header_timeout"});
+  core::Secret secret = secret_from(*node, "cookie_secret", "cookie_secret_file", "");
+  if (secret.reveal().size() < RoutingCookie::kMinSecretBytes)
+    node->fail(node->has("cookie_secret") ? "cookie_secret" : "cookie_secret_file",
+               fmt::format("expected a secret of at least {} bytes (the same on every proxy)",
+                           RoutingCookie::kMinSecretBytes));
+  c.cookie = std::make_shared<const RoutingCookie>(std::move(secret));
+  c.cookie_ttl = std::chrono::duration_cast<std::chrono::seconds>(
+      node->seconds_or("cookie_ttl", 43200, 60, 30 * 86400));
+  c.max_header_size =
+      static_cast<std::size_t>(node->integer_or("max_header_size", 16 * 1024, 1024, 1024 * 1024));
+  c.max_body_size =
+      static_cast<std::size_t>(node->integer_or("max_body_size", 1024 * 1024, 1024, 1LL << 30));
+  c.max_upload_size = static_cast<std::size_t>(
+      node->integer_or("max_upload_size", 25LL * 1024 * 1024, 1024, 4LL << 30));
+  c.keepalive_timeout = node->seconds_or("keepalive_timeout", 60, 0.1, 3600);
+  c.header_timeout = node->seconds_or("header_timeout", 30, 0.1, 3600);
+  return c;
+}
+
 void parse_listeners(const core::ConfigNode& root, ProxyConfig& c) {
   for (const auto& l : root.objects("listeners")) {
     auto cfg = std::make_unique<core::ListenerConfig>(core::ListenerConfig::from_config(l, c.tls));
@@ -195,7 +224,7 @@ void parse_listeners(const core::ConfigNode& root, ProxyConfig& c) {
 ProxyConfig load_proxy_config(const std::string& file) {
   auto root = core::load_config_file(file);
   root.allow_only({"proxy", "throttle", "health", "tls", "listeners", "admin", "directory", "log",
-                   "smtp", "nodes"});
+                   "smtp", "http", "nodes"});
   ProxyConfig c;
   c.file = file;
   if (auto p = root.optional_child("proxy")) parse_proxy_section(*p, c);
@@ -216,6 +245,9 @@ ProxyConfig load_proxy_config(const std::string& file) {
   if (auto log = root.optional_child("log")) c.log = core::LogConfig::from_config(*log);
   auto smtp = root.optional_child("smtp");
   c.smtp = parse_smtp(smtp ? &*smtp : nullptr, c.directory.primary_domain);
+  const bool serves_http = std::any_of(c.listeners.begin(), c.listeners.end(),
+                                       [](const auto& l) { return l->protocol == "http"; });
+  if (serves_http) c.http = parse_http(root);
   auto nodes = root.child("nodes");
   for (const auto& name : nodes.keys()) {
     c.nodes[name] = parse_node(nodes.child(name), name, file);

@@ -15,6 +15,10 @@
 //     "directory": { ... }, "log": { ... },
 //     "smtp": { "hostname": "mx.example.com", "local_domains": ["example.com"],
 //               "max_message_size": 52428800 },
+//     "http": { "cookie_secret_file": "route.secret", "cookie_ttl": 43200,
+//               "max_header_size": 16384, "max_body_size": 1048576,
+//               "max_upload_size": 26214400, "keepalive_timeout": 60,
+//               "header_timeout": 30 },
 //     "nodes": { "node1": { "imap": "10.0.0.1:143", "pop3": "10.0.0.1:110",
 //                           "smtp": "10.0.0.1:25", "submission": "10.0.0.1:587",
 //                           "http": "10.0.0.1:8080",
@@ -49,6 +53,7 @@
 #include "core/secret.hpp"
 #include "core/tls.hpp"
 #include "mapping/mapping_config.hpp"
+#include "proxy/routing_cookie.hpp"
 
 namespace postern::proxy {
 
@@ -86,6 +91,21 @@ struct ProxySmtpConfig {
   std::uint64_t max_message_size = 50ull * 1024 * 1024;  // announced in SIZE (the nodes')
 };
 
+// The WebMail listeners (protocol "http"). "cookie_secret" or
+// "cookie_secret_file" (at least 16 bytes; the same on every proxy of the
+// cluster) is required once an http listener exists.
+struct ProxyHttpConfig {
+  std::shared_ptr<const RoutingCookie> cookie;     // null without an http listener
+  std::chrono::seconds cookie_ttl{12 * 3600};      // a login's route lasts this long
+  std::size_t max_header_size = 16 * 1024;         // request head: else 431 (414 for the target)
+  std::size_t max_body_size = 1024 * 1024;         // any other request body: else 413
+  std::size_t max_upload_size = 25 * 1024 * 1024;  // multipart/form-data bodies: else 413
+  // Between two requests on a client connection (and on a kept node connection).
+  std::chrono::milliseconds keepalive_timeout{60'000};
+  // From a request's first byte to the end of its head (slow clients).
+  std::chrono::milliseconds header_timeout{30'000};
+};
+
 struct ProxyConfig {
   std::string file;
   std::string name = "proxy";
@@ -117,12 +137,13 @@ struct ProxyConfig {
   mapping::DirectoryConfig directory;
   core::LogConfig log;
   ProxySmtpConfig smtp;
+  ProxyHttpConfig http;
   std::map<std::string, NodeEndpoints> nodes;
 };
 
 // The listener protocols the proxy serves.
 inline const std::set<std::string>& proxy_protocols() {
-  static const std::set<std::string> p{"imap", "pop3", "smtp", "submission"};
+  static const std::set<std::string> p{"imap", "pop3", "smtp", "submission", "http"};
   return p;
 }
 

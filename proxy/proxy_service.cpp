@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "proxy/http_proxy.hpp"
 #include "proxy/imap_proxy.hpp"
 #include "proxy/pop3_proxy.hpp"
 #include "proxy/smtp_proxy.hpp"
@@ -21,6 +22,12 @@ SessionFactory factory_for(const std::string& protocol) {
 }
 
 }  // namespace
+
+std::unique_ptr<ProtocolService> make_protocol_service(ProxyContext& ctx,
+                                                       const std::string& protocol) {
+  if (protocol == "http") return std::make_unique<HttpProxyService>(ctx);
+  return std::make_unique<ProxyService>(ctx, protocol);
+}
 
 ProxyService::ProxyService(ProxyContext& ctx, const std::string& protocol)
     : ctx_(ctx), protocol_(protocol), factory_(factory_for(protocol)) {}

@@ -13,9 +13,11 @@ The proxy listens on free loopback ports, writes its configuration in a temp
 folder and logs to a file (proxy.log(), proxy.wait_log()). Its listeners are
 named as the nodes' are: "imap" (STARTTLS), "imaps" (implicit TLS), "pop3"
 (STLS), "pop3s", "smtp", "submission" (STARTTLS) and "submissions" (implicit
-TLS); pass `listeners=` to create only some. The nodes table is built from
-the given Node fixtures (their "imap", "pop3", "smtp" and "submission"
-listeners, as far as they have them), by node name; a dict entry instead of
+TLS), and "http" / "https" (WebMail, plain and implicit TLS; their "http"
+section gets a fixed cookie_secret, `http=` merges into it); pass
+`listeners=` to create only some. The nodes table is built from
+the given Node fixtures (their "imap", "pop3", "smtp", "submission" and
+"http" listeners, as far as they have them), by node name; a dict entry instead of
 a Node is taken as the table's entry itself (e.g. a node that is not
 running). `node_tls` is the hop's TLS: "starttls" (default, verified with the
 nodes' test certificate), "implicit" (the nodes' "imaps", "pop3s" and
@@ -54,10 +56,16 @@ except ImportError:  # imported as a top-level module
 
 POSTERN_PROXY = BUILD / "proxy" / "postern-proxy"
 
+# The proxy's listener kinds: the nodes' ones, and WebMail over TLS.
+PROXY_LISTENER_KINDS = dict(LISTENER_KINDS, https=("http", "implicit"))
+
 # The node listener each service of the nodes table points at, per hop TLS.
 _NODE_LISTENERS = {
-    "starttls": {"imap": "imap", "pop3": "pop3", "smtp": "smtp", "submission": "submission"},
-    "none": {"imap": "imap", "pop3": "pop3", "smtp": "smtp", "submission": "submission"},
+    # HTTP has no STARTTLS: with "starttls" the WebMail hop is plain.
+    "starttls": {"imap": "imap", "pop3": "pop3", "smtp": "smtp", "submission": "submission",
+                 "http": "http"},
+    "none": {"imap": "imap", "pop3": "pop3", "smtp": "smtp", "submission": "submission",
+             "http": "http"},
     # A node's SMTP (25-style) listener has no implicit-TLS twin, and the
     # table has one TLS mode per node: no "smtp" entry then.
     "implicit": {"imap": "imaps", "pop3": "pop3s", "submission": "submissions"},
@@ -73,13 +81,14 @@ class Proxy:
 
     def __init__(self, slapd, nodes=(), name="proxy", listeners=("imap", "imaps", "pop3", "pop3s"),
                  proxy=None, directory=None, listener_overrides=None, node_tls="starttls",
-                 throttle=None, health=None, smtp=None, extra=None):
+                 throttle=None, health=None, smtp=None, http=None, extra=None):
         self.name = name
         self.slapd = slapd
         self.listener_names = list(listeners)
         for n in self.listener_names:
-            if n not in LISTENER_KINDS:
-                raise ValueError(f"unknown listener {n!r}; expected one of {list(LISTENER_KINDS)}")
+            if n not in PROXY_LISTENER_KINDS:
+                raise ValueError(f"unknown listener {n!r}; expected one of "
+                                 f"{list(PROXY_LISTENER_KINDS)}")
         if node_tls not in _NODE_LISTENERS:
             raise ValueError(f"node_tls must be one of {list(_NODE_LISTENERS)}")
         self.node_tls = node_tls
@@ -100,6 +109,13 @@ class Proxy:
         self._sections["smtp"] = {"hostname": "proxy.example.com",
                                   "local_domains": ["example.com"]}
         self._sections["smtp"].update(smtp or {})
+        # WebMail listeners need the routing cookie's secret (the same on
+        # every proxy of a cluster: tests read cookie_secret).
+        self.cookie_secret = "integration-test-route-secret-0123456789"
+        if any(PROXY_LISTENER_KINDS[n][0] == "http" for n in self.listener_names) or http:
+            self._sections["http"] = {"cookie_secret": self.cookie_secret}
+            self._sections["http"].update(http or {})
+            self.cookie_secret = self._sections["http"].get("cookie_secret", self.cookie_secret)
         self._extra = copy.deepcopy(extra or {})
         self._tls = {"cert": cert, "key": key}
         self.proc = None
@@ -129,7 +145,7 @@ class Proxy:
         """The configuration as a dict (what config_path holds)."""
         listeners = []
         for n in self.listener_names:
-            protocol, tls = LISTENER_KINDS[n]
+            protocol, tls = PROXY_LISTENER_KINDS[n]
             entry = {"name": n, "protocol": protocol,
                      "address": f"127.0.0.1:{self._ports[n]}", "tls": tls}
             entry.update(self._overrides.get(n, {}))

@@ -139,9 +139,9 @@ TEST_CASE("proxy config: errors name the file, the key and what was expected") {
                   "throttle.max_delay: expected at least base_delay"));
   CHECK(error_has(config_with(R"("throttle": {"max_failures_per_ip": 3})"),
                   "throttle.max_failures_per_ip: unknown key"));
-  CHECK(error_has(config_with("", R"("listeners": [{"name": "http", "address": "127.0.0.1:1"}])"),
-                  "listeners[0].protocol: expected one of imap, pop3, smtp, submission, found "
-                  "\"http\""));
+  CHECK(error_has(config_with("", R"("listeners": [{"name": "gopher", "address": "127.0.0.1:1"}])"),
+                  "listeners[0].protocol: expected one of http, imap, pop3, smtp, submission, "
+                  "found \"gopher\""));
   CHECK(error_has(config_with("", R"("listeners": [{"name": "imap", "address": "127.0.0.1:1",
                                                     "tls": "starttls"}])"),
                   "listeners[0].tls: needs the top-level \"tls\" object"));
@@ -220,4 +220,46 @@ TEST_CASE("proxy config: the master login") {
   CHECK(error_has(config_with(R"("proxy": {"verify_credentials": false,
                                            "master_login": {"user": "m", "password": "x"}})"),
                   "proxy.master_login: needs verify_credentials"));
+}
+
+TEST_CASE("proxy config: the http section") {
+  const char* http_listener = R"("listeners": [{"name": "http", "address": "127.0.0.1:1"}])";
+  // Required with an http listener, and names the key.
+  CHECK(error_has(config_with("", http_listener), "http: expected an \"http\" section"));
+  CHECK(error_has(config_with(R"("http": {})", http_listener),
+                  "http.cookie_secret: expected either \"cookie_secret\" or "
+                  "\"cookie_secret_file\""));
+  CHECK(error_has(config_with(R"("http": {"cookie_secret": "short"})", http_listener),
+                  "http.cookie_secret: expected a secret of at least 16 bytes"));
+  CHECK(error_has(
+      config_with(R"("http": {"cookie_secret_file": "/nonexistent/route.secret"})", http_listener),
+      "http.cookie_secret_file: cannot read"));
+  CHECK(error_has(config_with(R"("http": {"cookie_secret": "0123456789abcdef", "cookie_ttl": 1})",
+                              http_listener),
+                  "http.cookie_ttl"));
+  CHECK(error_has(
+      config_with(R"("http": {"cookie_secret": "0123456789abcdef", "max_body": 1})", http_listener),
+      "http.max_body: unknown key"));
+  // Without an http listener the section is not needed.
+  CHECK(error_of(config_with("")).empty());
+
+  const auto secret_path = temp_path().string() + ".secret";
+  std::ofstream(secret_path) << "0123456789abcdef-from-a-file\n";
+  TempConfig f(config_with(R"("http": {"cookie_secret_file": ")" + secret_path +
+                               R"(", "cookie_ttl": 600, "max_upload_size": 2048,
+                                   "keepalive_timeout": 5})",
+                           http_listener));
+  auto c = load_proxy_config(f.path.string());
+  std::filesystem::remove(secret_path);
+  REQUIRE(c.http.cookie);
+  CHECK(c.http.cookie_ttl == 600s);
+  CHECK(c.http.max_upload_size == 2048);
+  CHECK(c.http.max_body_size == 1024 * 1024);
+  CHECK(c.http.max_header_size == 16 * 1024);
+  CHECK(c.http.keepalive_timeout == 5s);
+  // The file's newline is not part of the secret: a cookie made with the
+  // bare text verifies.
+  postern::proxy::RoutingCookie same(postern::core::Secret("0123456789abcdef-from-a-file"));
+  const auto value = same.issue({"node1", "alice@example.com", postern::proxy::unix_now() + 60});
+  CHECK(c.http.cookie->verify(value, postern::proxy::unix_now(), [](auto) { return true; }));
 }
