@@ -9,7 +9,9 @@ stores, logs) is the copy's and the repository's var/ is left alone; the
 programs come from the build (POSTERN_BUILD or build/).
 """
 
+import http.client
 import imaplib
+import json
 import os
 import poplib
 import re
@@ -26,9 +28,9 @@ from lib.slapd import Slapd
 
 PORTS = {
     "slapd": [3389],
-    "proxy": [2143, 2993, 2110, 2995, 2525, 2587, 2465, 9100],
-    "node1": [11143, 11993, 11110, 11995, 11025, 11587, 11465, 11090],
-    "node2": [12143, 12993, 12110, 12995, 12025, 12587, 12465, 12090],
+    "proxy": [2143, 2993, 2110, 2995, 2525, 2587, 2465, 8080, 8443, 9100],
+    "node1": [11143, 11993, 11110, 11995, 11025, 11587, 11465, 11080, 11090],
+    "node2": [12143, 12993, 12110, 12995, 12025, 12587, 12465, 12080, 12090],
 }
 COMPONENTS = ["slapd", "node1", "node2", "proxy"]
 
@@ -147,6 +149,20 @@ class ClusterScriptTest(unittest.TestCase):
         with self.assertRaises(imaplib.IMAP4.error):
             imap.login("dave@example.com", Slapd.user_password("dave"))
         imap.logout()
+        # WebMail through the proxy's 8080: bob's login is routed to node2 and
+        # the proxy's routing cookie comes back with it.
+        web = http.client.HTTPConnection("127.0.0.1", 8080, timeout=30)
+        web.request("POST", "/api/login",
+                    body=json.dumps({"user": "bob@example.com",
+                                     "password": Slapd.user_password("bob")}),
+                    headers={"Content-Type": "application/json"})
+        answer = web.getresponse()
+        body = answer.read()
+        self.assertEqual(answer.status, 200, body)
+        cookies = " ".join(answer.headers.get_all("Set-Cookie") or [])
+        self.assertIn("postern_route=", cookies)
+        self.assertIn("postern_session=", cookies)
+        web.close()
         # Each landed on its node (the node logs the login).
         logs = self.root / "var" / "cluster"
         self.assertRegex((logs / "node1.log").read_text(), r"alice@example\.com")
