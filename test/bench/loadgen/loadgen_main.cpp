@@ -10,6 +10,9 @@
 //   loadgen fetch      --to HOST:PORT --user LOGIN --password PASS [--uid 1]
 //                      [--mailbox INBOX] [--iterations 5]
 //   loadgen stub       [--imap HOST:PORT] [--pop3 HOST:PORT] [--threads 1]
+//   loadgen http       --to HOST:PORT --paths FILE [--cookie "a=b; c=d"] [--host NAME]
+//                      [--connections 20] [--seconds 10] [--timeout 10]
+//   loadgen http-stub  --listen HOST:PORT [--size 2000]
 //
 // Each mode prints its result as one JSON line on stdout (imap-idle: one when
 // all connections are held, one after SIGTERM). The users file holds
@@ -23,7 +26,10 @@
 #include <optional>
 #include <string>
 
+#include <fstream>
+
 #include "test/bench/loadgen/fetch_load.hpp"
+#include "test/bench/loadgen/http_load.hpp"
 #include "test/bench/loadgen/login_load.hpp"
 #include "test/bench/loadgen/net_util.hpp"
 #include "test/bench/loadgen/stub_server.hpp"
@@ -40,7 +46,10 @@ namespace {
                "                 [--clients N] [--seconds S] [--threads T]\n"
                "       loadgen fetch --to HOST:PORT --user LOGIN --password PASS [--uid N]\n"
                "                 [--mailbox NAME] [--iterations N]\n"
-               "       loadgen stub [--imap HOST:PORT] [--pop3 HOST:PORT] [--threads T]\n");
+               "       loadgen stub [--imap HOST:PORT] [--pop3 HOST:PORT] [--threads T]\n"
+               "       loadgen http --to HOST:PORT --paths FILE [--cookie C] [--host NAME]\n"
+               "                 [--connections N] [--seconds S] [--timeout S]\n"
+               "       loadgen http-stub --listen HOST:PORT [--size BYTES]\n");
   std::exit(2);
 }
 
@@ -91,6 +100,28 @@ int main(int argc, char** argv) {
     if (a.count("pop3")) pop3 = parse_address(a["pop3"]);
     if (!imap && !pop3) usage();
     return run_stub(imap, pop3, threads);
+  }
+  if (mode == "http-stub") {
+    return run_http_stub(parse_address(need(a, "listen")),
+                         static_cast<std::size_t>(number(a, "size", 2000)));
+  }
+  if (mode == "http") {
+    HttpLoadOptions h;
+    h.target = parse_address(need(a, "to"));
+    std::ifstream paths(need(a, "paths"));
+    for (std::string line; std::getline(paths, line);) {
+      if (!line.empty()) h.paths.push_back(line);
+    }
+    if (h.paths.empty()) {
+      std::fprintf(stderr, "loadgen: no path in %s\n", a["paths"].c_str());
+      return 2;
+    }
+    if (a.count("cookie")) h.headers.push_back("Cookie: " + a["cookie"]);
+    if (a.count("host")) h.host = a["host"];
+    h.connections = std::max(1, static_cast<int>(number(a, "connections", 20)));
+    h.seconds = number(a, "seconds", 10);
+    h.timeout = number(a, "timeout", 10);
+    return run_http_load(h);
   }
   if (mode == "fetch") {
     FetchOptions f;
