@@ -238,6 +238,37 @@ class WebmailApiTest(unittest.TestCase):
             headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.5"})
         self.assertEqual(r.status, 200, r.body)
 
+    def test_https_listener_serves_the_api_with_secure_cookies(self):
+        with Node(self.ldap, name="node1", listeners=("https",)) as node:
+            port = node.port("https")
+            tls = http.client.HTTPSConnection("localhost", port, timeout=30,
+                                              context=node.ssl_context())
+            tls.request("POST", "/api/login",
+                        body=json.dumps({"user": ALICE, "password": ALICE_PW}),
+                        headers={"Content-Type": "application/json"})
+            r = tls.getresponse()
+            body = r.read()
+            self.assertEqual(r.status, 200, body)
+            cookie = r.headers.get("Set-Cookie")
+            for flag in ("HttpOnly", "SameSite=Strict", "Secure"):
+                self.assertIn(flag, cookie)
+            tls.request("GET", "/api/folders",
+                        headers={"Cookie": cookie.split(";", 1)[0]})
+            r = tls.getresponse()
+            folders = json.loads(r.read())
+            self.assertEqual(r.status, 200)
+            self.assertIn("INBOX", [f["name"] for f in folders["folders"]])
+            tls.close()
+            # Plain HTTP on the TLS port gets no HTTP answer.
+            plain = socket.create_connection(("127.0.0.1", port), timeout=10)
+            plain.sendall(b"GET /api/session HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                answer = plain.recv(100)
+            except (ConnectionResetError, socket.timeout):
+                answer = b""
+            plain.close()
+            self.assertFalse(answer.startswith(b"HTTP/1.1"), answer)
+
     def test_stop_does_not_wait_for_idle_browsers(self):
         node = Node(self.ldap, name="node1", listeners=("http",))
         node.start()

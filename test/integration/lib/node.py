@@ -51,6 +51,7 @@ LISTENER_KINDS = {
     "submission": ("submission", "starttls"),
     "submissions": ("submission", "implicit"),
     "http": ("http", "none"),
+    "https": ("http", "implicit"),
 }
 
 _cert_dir = None
