@@ -131,7 +131,9 @@ void HttpProxySession::on_login_route(const std::string& login, mapping::LookupR
     result = "unavailable";
     r.detail = "node " + r.account.node + " has no http endpoint here or is down";
   }
-  ctx_.metrics.logins("http", result).inc();
+  // A routed login is counted when the node has judged the password
+  // (node_answered_login): only the node knows it.
+  if (result != "ok") ctx_.metrics.logins("http", result).inc();
   core::log_info("proxy_login")
       .kv("sid", sid_)
       .kv("proto", "http")
@@ -174,6 +176,12 @@ void HttpProxySession::answer_login_refused() {
 // is for IMAP without verify_credentials) and its 200 clears the login.
 void HttpProxySession::node_answered_login(int status) {
   Exchange& x = *x_;
+  ctx_.metrics
+      .logins("http", status == 200   ? "ok"
+                      : status >= 500 ? "tempfail"
+                      : status == 421 ? "unavailable"
+                                      : "denied")
+      .inc();
   if (status == 200) {
     ctx_.throttle.succeeded(x.login);
     return;

@@ -284,6 +284,7 @@ class ProxyHttpTest(unittest.TestCase):
     # -- routing -------------------------------------------------------------------
 
     def test_logins_land_on_their_nodes_with_a_strict_cookie(self):
+        ok_before = self.http_logins("ok")
         for user, node, other in ((ALICE, self.node1, self.node2), (BOB, self.node2, self.node1)):
             b = self.browser()
             r = b.login(user)
@@ -301,6 +302,9 @@ class ProxyHttpTest(unittest.TestCase):
             self.assertNotRegex(other.log(), rf"event=webmail_login .*user={re.escape(user)}")
             self.proxy.wait_log(rf"event=http_request .*path=/api/login status=200 "
                                 rf"user={re.escape(user)} node={node.name}")
+            # Counted as a login once the node said yes.
+            ok_before += 1
+            self.assertEqual(self.http_logins("ok"), ok_before)
             # Later requests go where the session lives: the session cookie
             # is valid only on the node that made it.
             s = b.request("GET", "/api/session")
@@ -321,9 +325,15 @@ class ProxyHttpTest(unittest.TestCase):
         self.assertIn("Secure", [a.strip() for a in node_cookie.split(";")])
         self.assertEqual(b.request("GET", "/api/session").status, 200)
 
+    def http_logins(self, result):
+        m = re.search(rf'postern_proxy_logins_total\{{proto="http",result="{result}"\}} (\d+)',
+                      self.proxy.metrics())
+        return int(m.group(1)) if m else 0
+
     def test_unknown_user_is_refused_like_a_wrong_password(self):
         b = self.browser()
         json_type = {"Content-Type": "application/json"}
+        denied_before = self.http_logins("denied")
         unknown, t_unknown = timed(lambda: b.request(
             "POST", "/api/login", body=login_body("nobody@example.com", "x"), headers=json_type))
         wrong, t_wrong = timed(lambda: b.request(
@@ -341,9 +351,10 @@ class ProxyHttpTest(unittest.TestCase):
         self.assertGreaterEqual(t_unknown, 0.9)
         self.assertGreaterEqual(t_wrong, 0.9)
         self.assertLess(abs(t_unknown - t_wrong), 0.5, (t_unknown, t_wrong))
-        # Both count as failed logins at the proxy.
+        # Both count as failed logins at the proxy, in its log and its metrics.
         self.proxy.wait_log(r"event=proxy_login .*user=nobody@example\.com .*result=denied")
         self.proxy.wait_log(r"event=proxy_node_refused .*user=alice@example\.com")
+        self.assertEqual(self.http_logins("denied"), denied_before + 2)
         bad = b.request("POST", "/api/login", body="not json", headers=json_type)
         self.assertEqual(bad.status, 400, bad.data)
 
