@@ -35,17 +35,6 @@ bool iequals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-core::Connection::Options http_connection_options(std::size_t buffer,
-                                                  std::chrono::milliseconds idle) {
-  core::Connection::Options o;
-  o.max_input = buffer;
-  o.output_low_water = buffer / 2;
-  o.idle_timeout = idle;
-  o.nonblocking = true;
-  o.direct_write = true;
-  return o;
-}
-
 // ---- the session: client side ----
 
 HttpProxySession::HttpProxySession(ProxyContext& ctx, HttpProxyMetrics& metrics,
@@ -71,7 +60,7 @@ HttpProxySession::HttpProxySession(ProxyContext& ctx, HttpProxyMetrics& metrics,
   hold_ = std::max(config().buffer, config().http.max_header_size + 1);
   client_ = std::make_unique<core::Connection>(
       loop, accepted.fd, accepted.peer,
-      http_connection_options(config().buffer, config().http.keepalive_timeout), this,
+      connection_options(config().buffer, config().http.keepalive_timeout), this,
       listener_.implicit_tls ? listener_.tls : nullptr);
 }
 

@@ -14,9 +14,6 @@ namespace postern::proxy {
 namespace hr = http_routing;
 using core::http::Framing;
 
-core::Connection::Options http_connection_options(std::size_t buffer,
-                                                  std::chrono::milliseconds idle);
-
 namespace {
 
 constexpr std::string_view kUnavailable =
@@ -75,7 +72,7 @@ void HttpProxySession::connect(const std::string& node) {
         node_in_.clear();
         node_paused_ = false;
         node_ = std::make_unique<core::Connection>(
-            loop_, fd, addr, http_connection_options(config().buffer, listener_.idle_timeout), this,
+            loop_, fd, addr, connection_options(config().buffer, listener_.idle_timeout), this,
             tls ? ep->tls : nullptr, ep->server_name);
         if (node_->closed()) return node_failed("could not set up the node connection", true);
         if (!tls) node_connected();
@@ -95,16 +92,9 @@ void HttpProxySession::on_connect_timeout() {
 }
 
 void HttpProxySession::node_failed(std::string_view why, bool mark_down) {
-  drop_node();
-  if (!x_) return;
+  if (!x_) return drop_node();
   if (mark_down) ctx_.health.report_failure(x_->node, why);
-  core::log_warn("proxy_node_failed")
-      .kv("sid", sid_)
-      .kv("proto", "http")
-      .kv("user", x_->user)
-      .kv("node", x_->node)
-      .kv("reason", why);
-  answer_locally(503, "unavailable", kUnavailable);
+  bad_gateway(503, why);
 }
 
 void HttpProxySession::send_request() {

@@ -8,11 +8,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "core/connection.hpp"
 #include "core/metrics.hpp"
 #include "mapping/directory.hpp"
 #include "proxy/login_throttle.hpp"
@@ -79,5 +81,11 @@ class ProxyContext {
   mutable std::mutex mutex_;
   std::shared_ptr<const Generation> generation_;
 };
+
+// The options of every proxied connection, client or node side, plain or
+// TLS: `buffer` bounds each input, half of it is the output's low-water mark;
+// sockets are non-blocking already and replies go out at once (a pump waits
+// for drains only while an output is full). Defined in proxy_session.cpp.
+core::Connection::Options connection_options(std::size_t buffer, std::chrono::milliseconds idle);
 
 }  // namespace postern::proxy

@@ -24,23 +24,21 @@ std::string next_session_id() {
   return fmt::format("x{:x}", next.fetch_add(1, std::memory_order_relaxed));
 }
 
-core::Connection::Options connection_options(std::size_t buffer, std::chrono::milliseconds idle) {
-  core::Connection::Options o;
-  o.max_input = buffer;
-  o.output_low_water = buffer / 2;
-  o.idle_timeout = idle;
-  // Accepted and connected sockets are non-blocking already; replies go out
-  // at once (the pump waits for drains only while an output is full).
-  o.nonblocking = true;
-  o.direct_write = true;
-  return o;
-}
-
 std::string close_reason(bool client, core::CloseReason r) {
   return fmt::format("{}_{}", client ? "client" : "node", core::close_reason_name(r));
 }
 
 }  // namespace
+
+core::Connection::Options connection_options(std::size_t buffer, std::chrono::milliseconds idle) {
+  core::Connection::Options o;
+  o.max_input = buffer;
+  o.output_low_water = buffer / 2;
+  o.idle_timeout = idle;
+  o.nonblocking = true;
+  o.direct_write = true;
+  return o;
+}
 
 ProxySession::ProxySession(ProxyContext& ctx, core::EventLoop& loop, core::Accepted accepted,
                            std::string proto, Ended ended)
