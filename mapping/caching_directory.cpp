@@ -19,11 +19,14 @@
 
 namespace postern::mapping {
 
-namespace {
+// The cache's records. Named (not anonymous) because CachingDirectory::State
+// holds them: a class with external linkage must not have members of
+// internal-linkage types, which GCC flags when this file is compiled inside a
+// unity build.
+namespace caching_detail {
 
 using TimePoint = std::chrono::steady_clock::time_point;
 
-constexpr std::size_t kHmacKeyBytes = 32;
 constexpr std::size_t kVerifierBytes = 32;  // SHA-256
 
 // HMAC(process key, password): proves a password was seen before without keeping
@@ -61,6 +64,12 @@ struct Waiter {
   LookupCallback done;
 };
 
+}  // namespace caching_detail
+
+namespace {
+
+constexpr std::size_t kHmacKeyBytes = 32;
+
 template <class Callback, class Result>
 void post_result(core::Executor& reply, Callback done, Result result) {
   reply.post(
@@ -75,6 +84,11 @@ void log_cache(std::string_view op, const std::string& key, std::string_view out
 
 class CachingDirectory::State {
  public:
+  using TimePoint = caching_detail::TimePoint;
+  using Verifier = caching_detail::Verifier;
+  using AuthRecord = caching_detail::AuthRecord;
+  using Entry = caching_detail::Entry;
+  using Waiter = caching_detail::Waiter;
   enum class Plan { Hit, Joined, Ask };
 
   State(CacheConfig config, std::string primary_domain, Clock clock)
@@ -343,7 +357,7 @@ void CachingDirectory::authenticate(std::string_view login, core::Secret passwor
     return post_result(reply, std::move(done), std::move(r));
   }
   std::string key = login_key(*address);
-  Verifier verifier = state_->verifier(password.reveal());
+  State::Verifier verifier = state_->verifier(password.reveal());
   AuthResult cached;
   std::uint64_t epoch = 0;
   if (state_->begin_auth(key, verifier, cached.account, epoch)) {

@@ -118,6 +118,12 @@ bool read_date(std::string_view s, std::size_t& pos, Civil& date) {
 
 }  // namespace
 
+std::int64_t day_of_time(std::int64_t seconds) {
+  std::int64_t day = seconds / 86400;
+  if (seconds % 86400 < 0) --day;
+  return day;
+}
+
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   y -= m <= 2 ? 1 : 0;
   const std::int64_t era = (y >= 0 ? y : y - 399) / 400;

@@ -37,6 +37,10 @@ std::optional<std::int64_t> parse_date(std::string_view s);
 // the asctime() order "Mon Jun  3 12:00:00 2019" is accepted too.
 std::optional<std::int64_t> parse_rfc5322_date(std::string_view s);
 
+// The day a Unix time falls on, in days since 1970-01-01 (rounding down, so
+// a time before 1970 falls on a negative day).
+std::int64_t day_of_time(std::int64_t seconds);
+
 // Days since 1970-01-01 of a Gregorian date (no range check on the day).
 std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day);
 

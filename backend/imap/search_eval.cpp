@@ -5,6 +5,7 @@
 #include <iterator>
 #include <optional>
 
+#include "backend/imap/imap_date.hpp"
 #include "backend/imap/search_message.hpp"
 #include "backend/imap/search_text.hpp"
 #include "backend/mime/text.hpp"
@@ -92,12 +93,6 @@ bool in_ranges(const std::vector<core::imap::SequenceSet::Range>& ranges, std::u
   auto after = std::upper_bound(ranges.begin(), ranges.end(), n,
                                 [](std::uint32_t v, const auto& r) { return v < r.first; });
   return after != ranges.begin() && n <= std::prev(after)->last;
-}
-
-std::int64_t floor_day(std::int64_t seconds) {
-  std::int64_t day = seconds / 86400;
-  if (seconds % 86400 < 0) --day;
-  return day;
 }
 
 class Evaluator {
@@ -210,7 +205,7 @@ class Evaluator {
   }
 
   static std::int64_t internal_day(const MessageInfo& m) {
-    return floor_day(m.internal_date + std::int64_t{m.zone_minutes} * 60);
+    return day_of_time(m.internal_date + std::int64_t{m.zone_minutes} * 60);
   }
 
   SearchMessage* message_;

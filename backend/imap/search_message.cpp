@@ -13,12 +13,6 @@ namespace postern::node::imap {
 
 namespace {
 
-std::int64_t floor_day(std::int64_t seconds) {
-  std::int64_t day = seconds / 86400;
-  if (seconds % 86400 < 0) --day;
-  return day;
-}
-
 bool is_utf8_compatible(std::string_view charset) {
   return mime::iequals(charset, "utf-8") || mime::iequals(charset, "us-ascii") ||
          mime::iequals(charset, "utf8") || mime::iequals(charset, "ascii");
@@ -164,10 +158,10 @@ std::int64_t SearchMessage::sent_day() {
     if (auto seconds = parse_rfc5322_date(value_)) {
       // RFC 3501 compares dates "disregarding time and timezone": the day
       // the sender wrote, as Dovecot reads it.
-      return floor_day(*seconds + std::int64_t{rfc5322_zone_minutes(value_)} * 60);
+      return day_of_time(*seconds + std::int64_t{rfc5322_zone_minutes(value_)} * 60);
     }
   }
-  return floor_day(message_.internal_date + std::int64_t{message_.zone_minutes} * 60);
+  return day_of_time(message_.internal_date + std::int64_t{message_.zone_minutes} * 60);
 }
 
 bool SearchMessage::body_has(std::string_view needle) {

@@ -90,12 +90,6 @@ std::optional<std::uint64_t> parse_number(std::string_view text, std::uint64_t m
   return value;
 }
 
-std::int64_t floor_days(std::int64_t seconds) {
-  std::int64_t day = seconds / 86400;
-  if (seconds % 86400 < 0) --day;
-  return day;
-}
-
 SearchKey negated(SearchKey key) {
   SearchKey out;
   out.kind = Kind::Not;
@@ -171,7 +165,7 @@ class Parser {
     if (t.kind == Token::Kind::Atom || t.kind == Token::Kind::Quoted) seconds = parse_date(t.text);
     if (!seconds) return error(fmt::format("Invalid date after {}", key));
     ++pos_;
-    day = floor_days(*seconds);
+    day = day_of_time(*seconds);
     return true;
   }
 

@@ -28,10 +28,6 @@ struct DsnJob {
 
 namespace {
 
-std::int64_t now_seconds() {
-  return static_cast<std::int64_t>(std::time(nullptr));
-}
-
 bool all_done(const Envelope& envelope) {
   for (const Recipient& r : envelope.recipients) {
     if (r.state == RecipientState::Pending) return false;

@@ -56,11 +56,11 @@ void LoopLink::wait_idle() {
 
 // ---- the scheduler ------------------------------------------------------------
 
-namespace {
-
 std::int64_t now_seconds() {
   return static_cast<std::int64_t>(std::time(nullptr));
 }
+
+namespace {
 
 std::string lower(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

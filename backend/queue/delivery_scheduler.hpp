@@ -28,6 +28,9 @@
 
 namespace postern::node::queue {
 
+// Seconds since the epoch: the clock of due times and queue lifetimes.
+std::int64_t now_seconds();
+
 // The way back to the loop from worker threads. post() after close() drops
 // the task (the loop is going away); every worker job is counted so that
 // stop() can wait for the last one before the queue's state is destroyed.

@@ -13,7 +13,6 @@ constexpr char kHex[] = "0123456789ABCDEF";
 // Bytes of UTF-8 per encoded word: 42 bytes are 56 base64 characters, so a
 // word is 68 characters and "Subject: " plus one word stays under 78.
 constexpr std::size_t kWordBytes = 42;
-constexpr std::size_t kFoldColumn = 78;
 // Longer ASCII words cannot be folded; they go as encoded words instead.
 constexpr std::size_t kMaxUnfoldableWord = 900;
 

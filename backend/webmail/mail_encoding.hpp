@@ -8,6 +8,10 @@
 
 namespace postern::node::webmail {
 
+// Where header lines are folded (RFC 5322 section 2.1.1: 78 characters
+// before the CRLF).
+inline constexpr std::size_t kFoldColumn = 78;
+
 bool is_ascii(std::string_view s);
 
 // `text` (UTF-8) as "=?utf-8?B?...?=" words of at most 68 characters, never

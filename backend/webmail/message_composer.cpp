@@ -16,7 +16,6 @@ namespace postern::node::webmail {
 
 namespace {
 
-constexpr std::size_t kFoldColumn = 78;
 constexpr std::size_t kMaxLine = 998;
 
 bool is_blank(char c) {

@@ -11,7 +11,7 @@
 using postern::core::imap::Command;
 using postern::core::imap::error_kind_name;
 using postern::core::imap::ImapParser;
-using postern::core::imap::Limits;
+using ImapLimits = postern::core::imap::Limits;
 using postern::core::imap::Status;
 using postern::core::imap::Token;
 using namespace std::literals;
@@ -59,7 +59,7 @@ std::string show(const Token& t) {
 // and AUTHENTICATE and after the events numbered in `raw_after` (0: before the
 // first byte), and prints every event. Notes if the parser ever held more
 // than `max_held` bytes or broke the feed() contract.
-std::string run(const std::vector<std::string_view>& chunks, const Limits& limits,
+std::string run(const std::vector<std::string_view>& chunks, const ImapLimits& limits,
                 std::size_t max_held, const std::vector<std::size_t>& raw_after) {
   ImapParser parser(limits);
   std::string out;
@@ -112,7 +112,7 @@ std::string run(const std::vector<std::string_view>& chunks, const Limits& limit
 
 // Parses `input` whole, after checking that every way of splitting it gives the
 // same events and that the parser never holds more than its limits allow.
-std::string parse(std::string_view input, Limits limits = {},
+std::string parse(std::string_view input, ImapLimits limits = {},
                   std::vector<std::size_t> raw_after = {}) {
   const std::size_t max_held = limits.max_line + limits.max_literal;
   auto mismatch = postern::test::check_split_invariance(
@@ -268,7 +268,7 @@ TEST_CASE("imap parser: a literal announced on a bad line") {
 }
 
 TEST_CASE("imap parser: line too long is skipped, not buffered") {
-  Limits limits;
+  ImapLimits limits;
   limits.max_line = 32;
   limits.max_literal = 20;  // parse() checks that at most 52 bytes are ever held
   const std::string longline = "a X " + std::string(200, 'x') + " {4+}\r\nc D\n\r\n";
@@ -286,7 +286,7 @@ TEST_CASE("imap parser: line too long is skipped, not buffered") {
 }
 
 TEST_CASE("imap parser: literal too large") {
-  Limits limits;
+  ImapLimits limits;
   limits.max_line = 64;
   limits.max_literal = 10;  // parse() checks that at most 74 bytes are ever held
   // Synchronising: refused without "+", and the command ends there.
@@ -304,11 +304,11 @@ TEST_CASE("imap parser: literal too large") {
 }
 
 TEST_CASE("imap parser: nesting and token limits") {
-  Limits limits;
+  ImapLimits limits;
   limits.max_depth = 2;
   CHECK(parse("a X ((a))\r\nb X (((a)))\r\nc NOOP\r\n", limits) ==
         "CMD a X ((a))\nERR too_deep tag=b lists nested too deeply\nCMD c NOOP\n");
-  limits = Limits{};
+  limits = ImapLimits{};
   limits.max_tokens = 3;
   CHECK(parse("a X 1 (2)\r\nb X 1 2 3 4\r\nc X (1 \"2\" {1+}\r\n3)\r\nd NOOP\r\n", limits) ==
         "CMD a X 1 (2)\nERR too_many_tokens tag=b too many tokens\n"
@@ -320,7 +320,7 @@ TEST_CASE("imap parser: expect_line for IDLE and AUTHENTICATE") {
   CHECK(parse("a AUTHENTICATE PLAIN\r\nAGFsaWNlAHB3 (\"{5}\r\n\nb NOOP\n") ==
         "CMD a AUTHENTICATE PLAIN\nLINE AGFsaWNlAHB3 (\"{5}\nCMD b NOOP\n");
   CHECK(parse("a IDLE\r\n\r\nb NOOP\r\n") == "CMD a IDLE\nLINE \nCMD b NOOP\n");
-  Limits limits;
+  ImapLimits limits;
   limits.max_line = 8;
   // A raw line never announces a literal: the bytes after it are a command.
   CHECK(parse("a IDLE\r\nDONEDONEDONE {3+}\r\nb NOOP\r\n", limits) ==
@@ -340,7 +340,7 @@ TEST_CASE("imap parser: expect_line before the first line and mid-command") {
 }
 
 TEST_CASE("imap parser: memory stays bounded on a long line") {
-  Limits limits;
+  ImapLimits limits;
   limits.max_line = 64;
   limits.max_literal = 0;  // parse() checks that at most 64 bytes are ever held
   CHECK(parse("a X " + std::string(3000, 'x') + "\r\nb NOOP\r\n", limits) ==

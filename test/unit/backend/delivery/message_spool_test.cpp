@@ -11,6 +11,7 @@
 #include "backend/mime/message_parser.hpp"
 #include "backend/mime/structure_codec.hpp"
 #include "test/unit/backend/store/store_test_support.hpp"
+#include "test/unit/test_text.hpp"
 
 using namespace postern::node;
 using postern::node::delivery::MessageSpool;
@@ -53,14 +54,7 @@ const std::string kLf =
     "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\nContent-Type: "
     "text/html\n\n<p>two</p>\n--b--\n";
 
-std::string crlf(std::string s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
+using postern::test::crlf;
 
 }  // namespace
 

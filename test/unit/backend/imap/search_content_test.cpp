@@ -14,6 +14,7 @@
 #include "backend/mime/structure_codec.hpp"
 #include "core/imap_parser.hpp"
 #include "test/unit/backend/store/store_test_support.hpp"
+#include "test/unit/test_text.hpp"
 
 using namespace postern::node::imap;
 using namespace postern::node;
@@ -24,14 +25,7 @@ using Seqs = std::vector<std::uint32_t>;
 namespace {
 
 // The test texts use "\n"; message files are CRLF.
-std::string crlf(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
+using postern::test::crlf;
 
 const std::string kEncodedSubject = crlf(
     "From: =?iso-8859-1?q?J=F6rg_M=FCller?= <jorg@example.com>\n"

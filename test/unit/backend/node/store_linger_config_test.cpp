@@ -27,7 +27,7 @@ struct LingerConfig {
   NodeConfig load() const { return load_node_config(path.string(), {"imap"}); }
 };
 
-std::string error_of(const std::string& node_extra) {
+std::string linger_error_of(const std::string& node_extra) {
   try {
     (void)LingerConfig(node_extra).load();
   } catch (const ConfigError& e) {
@@ -47,10 +47,13 @@ TEST_CASE("node config: store_linger and store_linger_max") {
   CHECK(set.store_linger_max == 40);
   CHECK(LingerConfig(R"(, "store_linger": 0)").load().store_linger.count() == 0);
 
-  CHECK(error_of(R"(, "store_linger": -1)").find("node.store_linger") != std::string::npos);
-  CHECK(error_of(R"(, "store_linger": "long")").find("node.store_linger") != std::string::npos);
-  CHECK(error_of(R"(, "store_linger": 7200)").find("node.store_linger") != std::string::npos);
-  CHECK(error_of(R"(, "store_linger_max": 0)").find("node.store_linger_max") != std::string::npos);
-  CHECK(error_of(R"(, "store_linger_max": 1.5)").find("node.store_linger_max") !=
+  CHECK(linger_error_of(R"(, "store_linger": -1)").find("node.store_linger") != std::string::npos);
+  CHECK(linger_error_of(R"(, "store_linger": "long")").find("node.store_linger") !=
+        std::string::npos);
+  CHECK(linger_error_of(R"(, "store_linger": 7200)").find("node.store_linger") !=
+        std::string::npos);
+  CHECK(linger_error_of(R"(, "store_linger_max": 0)").find("node.store_linger_max") !=
+        std::string::npos);
+  CHECK(linger_error_of(R"(, "store_linger_max": 1.5)").find("node.store_linger_max") !=
         std::string::npos);
 }

@@ -11,9 +11,9 @@ using namespace postern::node::store::test;
 
 namespace {
 
-const std::string kBody = "From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
+const std::string kListBody = "From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n";
 
-struct Opened {
+struct ListOpened {
   StoreFixture fixture;
   Store store{fixture.root()};
   std::shared_ptr<AccountStore> account = store.account("user@example.com").value();
@@ -21,7 +21,7 @@ struct Opened {
   MailboxId sent = mailbox_id(*account, "Sent");
 
   Uid add(MailboxId mailbox, std::string structure, FlagBits flags = 0) {
-    NewMessage m = fixture.message(kBody, flags);
+    NewMessage m = fixture.message(kListBody, flags);
     m.meta.structure = std::move(structure);
     if (!m.meta.structure.empty()) m.meta.envelope = "(env)";
     return account->append(mailbox, m).value().uid;
@@ -31,7 +31,7 @@ struct Opened {
 }  // namespace
 
 TEST_CASE("store: list_meta gives every message's structure in uid order") {
-  Opened o;
+  ListOpened o;
   CHECK(o.account->list_meta(o.inbox).value().empty());
   o.add(o.inbox, std::string("one\0bin", 7));
   o.add(o.inbox, "");  // no meta row: listed, with an empty structure
@@ -67,7 +67,7 @@ TEST_CASE("store: list_meta gives every message's structure in uid order") {
 }
 
 TEST_CASE("store: list_meta of a missing or \\Noselect mailbox") {
-  Opened o;
+  ListOpened o;
   CHECK(o.account->list_meta(987654).error() == StoreError::NoSuchMailbox);
   REQUIRE(o.account->create_mailbox("a/b").has_value());
   const MailboxId a = mailbox_id(*o.account, "a");

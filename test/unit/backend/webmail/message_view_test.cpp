@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend/mime/message_parser.hpp"
+#include "test/unit/test_text.hpp"
 
 using postern::node::mime::parse_message;
 using postern::node::webmail::decode_addresses;
@@ -16,14 +17,7 @@ using postern::node::webmail::MessageView;
 
 namespace {
 
-std::string crlf(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
+using postern::test::crlf;
 
 MessageView view_of(const std::string& message) {
   return make_message_view(message, parse_message(message));
