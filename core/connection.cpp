@@ -50,8 +50,10 @@ Connection::Connection(EventLoop& loop, int fd, PeerAddress peer, Options option
                        std::shared_ptr<TlsContext> tls, const std::string& server_name)
     : loop_(loop), peer_(peer), options_(options), handler_(handler) {
   if (!options.nonblocking) evutil_make_socket_nonblocking(fd);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!options.nodelay_inherited) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   if (tls) {
     SslPtr ssl = tls->new_ssl(server_name);
     auto state = tls->is_server() ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING;
@@ -79,7 +81,27 @@ void Connection::setup_callbacks() {
   bufferevent_setwatermark(bev_, EV_READ, 0, options_.max_input);
   bufferevent_setwatermark(bev_, EV_WRITE, options_.output_low_water, 0);
   set_idle_timeout(options_.idle_timeout);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  // Plain direct-write connections arm the write event only while output
+  // waits (arm_write()): enabling it on an empty buffer costs an epoll_ctl to
+  // arm it and another when it fires with nothing to do.
+  write_armed_ = !(options_.direct_write && !tls_);
+  bufferevent_enable(bev_, write_armed_ ? EV_READ | EV_WRITE : EV_READ);
+}
+
+void Connection::arm_write() {
+  if (write_armed_ || bev_ == nullptr) return;
+  write_armed_ = true;
+  bufferevent_enable(bev_, EV_WRITE);
+}
+
+void Connection::queue(const void* bytes, std::size_t n) {
+  arm_write();
+  bufferevent_write(bev_, bytes, n);
+}
+
+void Connection::queue_buffer(evbuffer* from) {
+  arm_write();
+  bufferevent_write_buffer(bev_, from);
 }
 
 evbuffer* Connection::input() const {
@@ -142,7 +164,7 @@ std::size_t Connection::forward_input_to(Connection& to) {
     // bufferevent to meet on its own write.
     evbuffer_write(in, bufferevent_getfd(to.bev_));
   }
-  if (evbuffer_get_length(in) > 0) bufferevent_write_buffer(to.bev_, in);
+  if (evbuffer_get_length(in) > 0) to.queue_buffer(in);
   return n;
 }
 
@@ -157,7 +179,7 @@ void Connection::write(std::string_view bytes) {
     ssize_t n = ::send(bufferevent_getfd(bev_), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) bytes.remove_prefix(static_cast<std::size_t>(n));
   }
-  if (!bytes.empty()) bufferevent_write(bev_, bytes.data(), bytes.size());
+  if (!bytes.empty()) queue(bytes.data(), bytes.size());
 }
 
 bool Connection::write_file(int fd, off_t offset, std::size_t length) {
@@ -165,6 +187,7 @@ bool Connection::write_file(int fd, off_t offset, std::size_t length) {
     ::close(fd);
     return false;
   }
+  arm_write();
   return evbuffer_add_file(bufferevent_get_output(bev_), fd, offset,
                            static_cast<ev_off_t>(length)) == 0;
 }
@@ -188,6 +211,9 @@ bool Connection::start_tls(std::shared_ptr<TlsContext> tls, const std::string& s
   evbuffer_drain(in, evbuffer_get_length(in));
   SslPtr ssl = tls->new_ssl(server_name);
   auto state = tls->is_server() ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING;
+  // The plain layer underneath writes the TLS records: its write event is
+  // armed for good from here (the filter manages it).
+  arm_write();
   bufferevent* filtered =
       bufferevent_openssl_filter_new(loop_.base(), bev_, ssl.release(), state, kBevOptions);
   if (filtered == nullptr) return false;
@@ -259,6 +285,11 @@ void Connection::close() {
 void Connection::finish(CloseReason reason) {
   if (closed_) return;
   closed_ = true;
+  if (bev_ != nullptr && reason == CloseReason::PeerClosed && options_.reset_after_peer_close &&
+      !tls_ && output_pending() == 0) {
+    linger no_linger{1, 0};
+    setsockopt(bufferevent_getfd(bev_), SOL_SOCKET, SO_LINGER, &no_linger, sizeof no_linger);
+  }
   if (bev_ != nullptr) {
     bufferevent_disable(bev_, EV_READ | EV_WRITE);
     bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
@@ -317,6 +348,7 @@ void Connection::on_event(bufferevent*, short what, void* self) noexcept {
   } else if ((what & BEV_EVENT_TIMEOUT) != 0) {
     c->finish(CloseReason::Timeout);
   } else if ((what & BEV_EVENT_ERROR) != 0) {
+    if (int err = EVUTIL_SOCKET_ERROR(); err != 0) c->error_text_ = std::strerror(err);
     bool tls_error = c->tls_ != nullptr && bufferevent_get_openssl_error(c->bev_) != 0;
     c->finish(tls_error || c->handshaking_ ? CloseReason::TlsError : CloseReason::Error);
   }
@@ -360,15 +392,12 @@ class PendingConnect {
   EventPtr ev_;
 };
 
-std::unique_ptr<PendingConnect> connect_tcp(EventLoop& loop, const Endpoint& to,
-                                            std::chrono::milliseconds timeout,
-                                            std::function<void(int, std::string)> done) {
+int open_tcp(const Endpoint& to, std::string* error) {
   auto ip = IpAddress::parse(to.host);
-  auto fail = [&](std::string why) {
-    loop.post([done = std::move(done), why = std::move(why)] { done(-1, why); });
-    return nullptr;
-  };
-  if (!ip) return fail("not an IP address: " + to.host);
+  if (!ip) {
+    *error = "not an IP address: " + to.host;
+    return -1;
+  }
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (ip->v6) {
@@ -385,11 +414,26 @@ std::unique_ptr<PendingConnect> connect_tcp(EventLoop& loop, const Endpoint& to,
     len = sizeof *s4;
   }
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail(std::strerror(errno));
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return -1;
+  }
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
-    int err = errno;
+    *error = std::strerror(errno);
     ::close(fd);
-    return fail(std::strerror(err));
+    return -1;
+  }
+  return fd;
+}
+
+std::unique_ptr<PendingConnect> connect_tcp(EventLoop& loop, const Endpoint& to,
+                                            std::chrono::milliseconds timeout,
+                                            std::function<void(int, std::string)> done) {
+  std::string error;
+  int fd = open_tcp(to, &error);
+  if (fd < 0) {
+    loop.post([done = std::move(done), error = std::move(error)] { done(-1, error); });
+    return nullptr;
   }
   return std::make_unique<PendingConnect>(loop, fd, timeout, std::move(done));
 }

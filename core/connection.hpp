@@ -63,6 +63,16 @@ class Connection {
     // for owners that wait for it only while output_pending() is not 0 (the
     // proxy).
     bool direct_write = false;
+    // The socket has TCP_NODELAY already (accepted from a Listener, whose
+    // socket passes it on): spares a setsockopt.
+    bool nodelay_inherited = false;
+    // When the peer closes first and nothing of ours is left to send, close
+    // with a reset (SO_LINGER 0) instead of a FIN: the peer already said it
+    // is done, and neither side then keeps a TIME_WAIT entry. For upstream
+    // connections whose peer closes only at the end of a session (the proxy's
+    // node connections), never for clients, which may half-close and still
+    // read.
+    bool reset_after_peer_close = false;
   };
 
   // Takes ownership of `fd`. With `tls` the handshake starts at once
@@ -121,6 +131,8 @@ class Connection {
   // Closes at once; on_closed(Local) is called before this returns.
   void close();
   bool closed() const { return closed_; }
+  // The socket error that closed the connection (strerror text), or "".
+  const std::string& error_text() const { return error_text_; }
 
  private:
   static void on_read(bufferevent*, void* self) noexcept;
@@ -130,6 +142,11 @@ class Connection {
                                    void* self) noexcept;
   void setup_callbacks();
   bool direct_ready() const;  // direct_write applies now
+  // Queues `bytes` in the bufferevent's output, arming the write event first
+  // when the plain direct-write mode left it off.
+  void queue(const void* bytes, std::size_t n);
+  void queue_buffer(evbuffer* from);
+  void arm_write();
   void finish(CloseReason reason);
 
   EventLoop& loop_;
@@ -143,12 +160,20 @@ class Connection {
   bool closing_ = false;
   bool closed_ = false;
   bool watching_underlying_ = false;  // closing: waiting for the plain layer to flush
+  bool write_armed_ = false;          // EV_WRITE enabled on bev_
+  std::string error_text_;
 };
 
 // Connects to `to` without blocking the loop; the callback gets the
 // connected socket, or -1 and an error text, on `loop`, within `timeout`.
 // Returns a handle whose destruction cancels the attempt.
 class PendingConnect;
+// Starts connecting a non-blocking socket to `to` and returns it at once,
+// still connecting; or -1 with `*error` set. A Connection made on it reads
+// when the peer first speaks, and a refused or failed connect closes it with
+// CloseReason::Error (error_text() says why). The caller bounds the wait with
+// its own timer. For plain connections whose peer speaks first.
+int open_tcp(const Endpoint& to, std::string* error);
 std::unique_ptr<PendingConnect> connect_tcp(EventLoop& loop, const Endpoint& to,
                                             std::chrono::milliseconds timeout,
                                             std::function<void(int fd, std::string error)> done);

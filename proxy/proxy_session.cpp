@@ -59,10 +59,12 @@ ProxySession::ProxySession(ProxyContext& ctx, core::EventLoop& loop, core::Accep
         if (next) next();
       }) {
   service_ = proto_;
-  client_ = std::make_unique<core::Connection>(
-      loop, accepted.fd, accepted.peer,
-      connection_options(gen_->config->buffer, listener_.idle_timeout), this,
-      listener_.implicit_tls ? listener_.tls : nullptr);
+  core::Connection::Options client_options =
+      connection_options(gen_->config->buffer, listener_.idle_timeout);
+  client_options.nodelay_inherited = true;  // from the Listener's socket
+  client_ =
+      std::make_unique<core::Connection>(loop, accepted.fd, accepted.peer, client_options, this,
+                                         listener_.implicit_tls ? listener_.tls : nullptr);
   // Debug only: the login and session_end lines carry the same facts, and
   // a proxy's busiest path is a short session.
   auto log = core::log_debug("session_start");
@@ -157,8 +159,17 @@ void ProxySession::on_closed(core::Connection& c, core::CloseReason reason) noex
     finish(end_reason_.empty() ? close_reason(true, reason) : end_reason_);
   } else if (&c == node_.get()) {
     // Before the hand-off: the node went away mid-dialogue.
-    auto why = fmt::format("the node closed the connection ({})", core::close_reason_name(reason));
-    bool down = reason != core::CloseReason::PeerClosed;
+    // Before its greeting, a node that closes (a refused connect among them)
+    // is failing: marked down. After it, a close is the node's answer to
+    // this session (a refused login, a drain), not a failure of the node.
+    std::string why;
+    if (!c.error_text().empty()) {
+      why = fmt::format("the node connection failed: {}", c.error_text());
+    } else {
+      why = fmt::format("the node closed the connection{} ({})",
+                        node_greeted_ ? "" : " before greeting", core::close_reason_name(reason));
+    }
+    bool down = reason != core::CloseReason::PeerClosed || !node_greeted_;
     loop_.post([weak = weak_from_this(), why, down] {
       if (auto s = weak.lock(); s && s->live()) s->fail_node(why, down);
     });
@@ -323,31 +334,47 @@ void ProxySession::connect_node(const std::string& node) {
     return node_failed("the node is down");
   }
   enter_state(State::Connecting);
+  node_greeted_ = false;
   connect_timer_.arm(gen_->config->connect_timeout);
   const core::Endpoint& to = ep->services.at(service_);
+  core::Connection::Options node_options =
+      connection_options(gen_->config->buffer, listener_.idle_timeout);
+  // The node ends a session by closing first (after LOGOUT, QUIT): then a
+  // reset, not a FIN, and no TIME_WAIT on either side.
+  node_options.reset_after_peer_close = true;
+  core::PeerAddress addr;
+  if (auto ip = core::IpAddress::parse(to.host)) addr.ip = *ip;
+  addr.port = to.port;
+  if (ep->tls_mode != NodeEndpoints::TlsMode::Implicit) {
+    // The node speaks first: no need to wait for the connect to complete
+    // before watching for its greeting. A refused connect closes the
+    // connection with an error; one that hangs meets connect_timer_.
+    std::string error;
+    int fd = core::open_tcp(to, &error);
+    if (fd < 0) return fail_node("connect to " + to.to_string() + ": " + error, true);
+    node_ = std::make_unique<core::Connection>(loop_, fd, addr, node_options, this);
+    if (node_->closed()) return fail_node("could not set up the node connection", true);
+    enter_state(State::Handshake);
+    return on_node_connected();
+  }
   std::weak_ptr<ProxySession> weak = weak_from_this();
-  connecting_ = core::connect_tcp(
-      loop_, to, gen_->config->connect_timeout, [this, weak, to, ep](int fd, std::string error) {
-        auto s = weak.lock();
-        if (!s || !live()) {
-          if (fd >= 0) ::close(fd);
-          return;
-        }
-        connecting_.reset();
-        if (fd < 0) return fail_node("connect to " + to.to_string() + ": " + error, true);
-        core::PeerAddress addr;
-        if (auto ip = core::IpAddress::parse(to.host)) addr.ip = *ip;
-        addr.port = to.port;
-        const bool implicit = ep->tls_mode == NodeEndpoints::TlsMode::Implicit;
-        node_ = std::make_unique<core::Connection>(
-            loop_, fd, addr, connection_options(gen_->config->buffer, listener_.idle_timeout), this,
-            implicit ? ep->tls : nullptr, ep->server_name);
-        if (node_->closed()) return fail_node("could not set up the node connection", true);
-        if (!implicit) {
-          enter_state(State::Handshake);
-          on_node_connected();
-        }
-      });
+  connecting_ =
+      core::connect_tcp(loop_, to, gen_->config->connect_timeout,
+                        [this, weak, to, ep, addr, node_options](int fd, std::string error) {
+                          auto s = weak.lock();
+                          if (!s || !live()) {
+                            if (fd >= 0) ::close(fd);
+                            return;
+                          }
+                          connecting_.reset();
+                          if (fd < 0)
+                            return fail_node("connect to " + to.to_string() + ": " + error, true);
+                          // Implicit TLS: on_tls_ready() goes on to Handshake.
+                          node_ = std::make_unique<core::Connection>(
+                              loop_, fd, addr, node_options, this, ep->tls, ep->server_name);
+                          if (node_->closed())
+                            return fail_node("could not set up the node connection", true);
+                        });
 }
 
 bool ProxySession::hop_starttls() const {
@@ -388,6 +415,7 @@ void ProxySession::fail_node(std::string_view why, bool down) {
 }
 
 void ProxySession::node_greeted() {
+  node_greeted_ = true;
   // The node is alive. How long its login check takes (directory, store) is
   // bounded by the login timeout and never marks the node down.
   connect_timer_.cancel();

@@ -202,6 +202,7 @@ class ProxySession : public core::Connection::Handler,
   int bad_commands_ = 0;
   int failed_logins_ = 0;
   bool greeted_ = false;
+  bool node_greeted_ = false;  // the node connection of this attempt sent its greeting
   bool closed_ = false;
   std::string end_reason_;
   std::string login_for_throttle_;  // the login as the client gave it
