@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -72,6 +74,7 @@ Connection::Connection(EventLoop& loop, int fd, PeerAddress peer, Options option
 }
 
 Connection::~Connection() {
+  read_ev_.reset();
   if (bev_ != nullptr) bufferevent_free(bev_);
 }
 
@@ -80,12 +83,72 @@ void Connection::setup_callbacks() {
   bufferevent_setcb(bev_, &Connection::on_read, &Connection::on_write, &Connection::on_event, this);
   bufferevent_setwatermark(bev_, EV_READ, 0, options_.max_input);
   bufferevent_setwatermark(bev_, EV_WRITE, options_.output_low_water, 0);
-  set_idle_timeout(options_.idle_timeout);
   // Plain direct-write connections arm the write event only while output
   // waits (arm_write()): enabling it on an empty buffer costs an epoll_ctl to
-  // arm it and another when it fires with nothing to do.
-  write_armed_ = !(options_.direct_write && !tls_);
-  bufferevent_enable(bev_, write_armed_ ? EV_READ | EV_WRITE : EV_READ);
+  // arm it and another when it fires with nothing to do. They read through
+  // their own event (on_direct_read).
+  const bool direct = options_.direct_write && !tls_;
+  if (direct && !read_ev_) {
+    read_ev_.reset(event_new(loop_.base(), bufferevent_getfd(bev_), EV_READ | EV_PERSIST,
+                             &Connection::on_direct_read, this));
+  }
+  if (direct && read_ev_) {
+    write_armed_ = false;
+    timeval tv = to_timeval(options_.idle_timeout);
+    bufferevent_set_timeouts(bev_, nullptr, &tv);
+    update_read();
+    return;
+  }
+  read_ev_.reset();
+  set_idle_timeout(options_.idle_timeout);
+  write_armed_ = true;
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+}
+
+void Connection::update_read() {
+  if (!read_ev_) return;
+  const bool should =
+      want_read_ && !closing_ && !closed_ && bev_ != nullptr && input_size() < options_.max_input;
+  if (should && !read_armed_) {
+    timeval tv = to_timeval(options_.idle_timeout);
+    read_armed_ = event_add(read_ev_.get(), &tv) == 0;
+  } else if (!should && read_armed_) {
+    event_del(read_ev_.get());
+    read_armed_ = false;
+  }
+}
+
+void Connection::on_direct_read(int fd, short what, void* self) noexcept {
+  auto* c = static_cast<Connection*>(self);
+  if (c->closed_ || c->bev_ == nullptr) return;
+  if ((what & EV_TIMEOUT) != 0) return c->finish(CloseReason::Timeout);
+  evbuffer* in = bufferevent_get_input(c->bev_);
+  const std::size_t have = evbuffer_get_length(in);
+  if (have >= c->options_.max_input) return c->update_read();
+  // One recv per readiness into a per-thread buffer, then appended: a login
+  // line costs one copy of a few bytes; bulk transfers move to splice.
+  thread_local std::array<char, 64 * 1024> buffer;
+  const std::size_t want = std::min(buffer.size(), c->options_.max_input - have);
+  ssize_t n = ::recv(fd, buffer.data(), want, 0);
+  if (n > 0) {
+    // A socket bufferevent keeps the end of its input frozen except while it
+    // reads itself.
+    evbuffer_unfreeze(in, 0);
+    evbuffer_add(in, buffer.data(), static_cast<std::size_t>(n));
+    evbuffer_freeze(in, 0);
+    if (static_cast<std::size_t>(n) + have >= c->options_.max_input) c->update_read();
+    if (!c->closing_ && c->handler_ != nullptr) c->handler_->on_input(*c);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n < 0) {
+    c->error_text_ = std::strerror(errno);
+    return c->finish(CloseReason::Error);
+  }
+  // End of stream. A client may send its last command and close at once:
+  // serve what came.
+  if (c->input_size() > 0 && !c->closing_ && c->handler_ != nullptr) c->handler_->on_input(*c);
+  c->finish(CloseReason::PeerClosed);
 }
 
 void Connection::arm_write() {
@@ -125,6 +188,7 @@ std::optional<std::string> Connection::read_line(std::size_t max, bool* too_long
       // line is dropped as it arrives (it still has no LF before max).
       evbuffer_drain(in, available);
       if (too_long != nullptr) *too_long = true;
+      update_read();
     }
     return std::nullopt;
   }
@@ -132,11 +196,13 @@ std::optional<std::string> Connection::read_line(std::size_t max, bool* too_long
   if (len > max) {
     evbuffer_drain(in, len + eol_len);
     if (too_long != nullptr) *too_long = true;
+    update_read();
     return std::nullopt;
   }
   std::string line(len, '\0');
   evbuffer_remove(in, line.data(), len);
   evbuffer_drain(in, eol_len);
+  update_read();
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
 }
@@ -147,6 +213,7 @@ std::string Connection::read_bytes(std::size_t n) {
   n = std::min(n, evbuffer_get_length(in));
   std::string out(n, '\0');
   evbuffer_remove(in, out.data(), n);
+  update_read();
   return out;
 }
 
@@ -157,6 +224,7 @@ std::size_t Connection::forward_input_to(Connection& to) {
   if (n == 0) return 0;
   if (to.bev_ == nullptr || to.closed_) {
     evbuffer_drain(in, n);
+    update_read();
     return 0;
   }
   if (to.direct_ready()) {
@@ -165,6 +233,7 @@ std::size_t Connection::forward_input_to(Connection& to) {
     evbuffer_write(in, bufferevent_getfd(to.bev_));
   }
   if (evbuffer_get_length(in) > 0) to.queue_buffer(in);
+  update_read();
   return n;
 }
 
@@ -209,6 +278,13 @@ bool Connection::start_tls(std::shared_ptr<TlsContext> tls, const std::string& s
   // interpreted as if it had come under TLS.
   evbuffer* in = bufferevent_get_input(bev_);
   evbuffer_drain(in, evbuffer_get_length(in));
+  if (read_ev_) {
+    // The TLS filter reads through the bufferevent from here on.
+    event_del(read_ev_.get());
+    read_ev_.reset();
+    read_armed_ = false;
+    bufferevent_enable(bev_, EV_READ);
+  }
   SslPtr ssl = tls->new_ssl(server_name);
   auto state = tls->is_server() ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING;
   // The plain layer underneath writes the TLS records: its write event is
@@ -241,6 +317,8 @@ int Connection::detach() {
   int fd = ::dup(bufferevent_getfd(bev_));
   if (fd < 0) return -1;
   closed_ = true;
+  read_ev_.reset();
+  read_armed_ = false;
   bufferevent_disable(bev_, EV_READ | EV_WRITE);
   bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
   bufferevent_free(bev_);  // closes the original descriptor, not the copy
@@ -252,6 +330,11 @@ void Connection::set_idle_timeout(std::chrono::milliseconds t) {
   options_.idle_timeout = t;
   if (bev_ == nullptr) return;
   timeval tv = to_timeval(t);
+  if (read_ev_) {
+    bufferevent_set_timeouts(bev_, nullptr, &tv);
+    if (read_armed_) event_add(read_ev_.get(), &tv);  // re-adding replaces the timeout
+    return;
+  }
   bufferevent_set_timeouts(bev_, &tv, &tv);
 }
 
@@ -261,16 +344,25 @@ void Connection::set_output_low_water(std::size_t bytes) {
 }
 
 void Connection::pause_reading() {
+  if (read_ev_) {
+    want_read_ = false;
+    return update_read();
+  }
   if (bev_ != nullptr) bufferevent_disable(bev_, EV_READ);
 }
 
 void Connection::resume_reading() {
+  if (read_ev_) {
+    want_read_ = true;
+    return update_read();
+  }
   if (bev_ != nullptr && !closing_ && !closed_) bufferevent_enable(bev_, EV_READ);
 }
 
 void Connection::close_after_flush() {
   if (closed_ || closing_) return;
   closing_ = true;
+  update_read();
   if (bev_ != nullptr) bufferevent_disable(bev_, EV_READ);
   if (output_pending() == 0) {
     // Not from inside the caller's own callback: on the next loop turn.
@@ -290,6 +382,8 @@ void Connection::finish(CloseReason reason) {
     linger no_linger{1, 0};
     setsockopt(bufferevent_getfd(bev_), SOL_SOCKET, SO_LINGER, &no_linger, sizeof no_linger);
   }
+  read_ev_.reset();  // before the descriptor it watches
+  read_armed_ = false;
   if (bev_ != nullptr) {
     bufferevent_disable(bev_, EV_READ | EV_WRITE);
     bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);

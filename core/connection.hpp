@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "core/event_loop.hpp"
+#include "core/handles.hpp"
 #include "core/net_address.hpp"
 #include "core/tls.hpp"
 
@@ -61,7 +62,10 @@ class Connection {
     // the bufferevent's arming and disarming of the write event per reply.
     // A write that goes out whole then brings no on_output_drained(): only
     // for owners that wait for it only while output_pending() is not 0 (the
-    // proxy).
+    // proxy). Such connections also read by themselves, one recv() per
+    // readiness (the bufferevent asks FIONREAD before each read): the owner
+    // then consumes input only through read_line(), read_bytes() and
+    // forward_input_to(), never by draining input() itself.
     bool direct_write = false;
     // The socket has TCP_NODELAY already (accepted from a Listener, whose
     // socket passes it on): spares a setsockopt.
@@ -136,6 +140,11 @@ class Connection {
 
  private:
   static void on_read(bufferevent*, void* self) noexcept;
+  static void on_direct_read(int fd, short what, void* self) noexcept;
+  // Direct reading: arms or disarms read_ev_ by the owner's wish, the input
+  // limit and the connection's state.
+  void update_read();
+  bool direct_read() const { return read_ev_ != nullptr; }
   static void on_write(bufferevent*, void* self) noexcept;
   static void on_event(bufferevent*, short what, void* self) noexcept;
   static void on_underlying_output(evbuffer* buffer, const evbuffer_cb_info* info,
@@ -161,6 +170,9 @@ class Connection {
   bool closed_ = false;
   bool watching_underlying_ = false;  // closing: waiting for the plain layer to flush
   bool write_armed_ = false;          // EV_WRITE enabled on bev_
+  EventPtr read_ev_;                  // direct reading (plain direct_write connections)
+  bool want_read_ = true;             // not paused by the owner
+  bool read_armed_ = false;           // read_ev_ added
   std::string error_text_;
 };
 
