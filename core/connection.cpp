@@ -105,13 +105,19 @@ void Connection::setup_callbacks() {
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
 }
 
+void Connection::add_read_event() {
+  // A zero idle timeout means none, as for bufferevents.
+  timeval tv = to_timeval(options_.idle_timeout);
+  const bool timed = options_.idle_timeout.count() > 0;
+  read_armed_ = event_add(read_ev_.get(), timed ? &tv : nullptr) == 0;
+}
+
 void Connection::update_read() {
   if (!read_ev_) return;
   const bool should =
       want_read_ && !closing_ && !closed_ && bev_ != nullptr && input_size() < options_.max_input;
   if (should && !read_armed_) {
-    timeval tv = to_timeval(options_.idle_timeout);
-    read_armed_ = event_add(read_ev_.get(), &tv) == 0;
+    add_read_event();
   } else if (!should && read_armed_) {
     event_del(read_ev_.get());
     read_armed_ = false;
@@ -279,10 +285,14 @@ bool Connection::start_tls(std::shared_ptr<TlsContext> tls, const std::string& s
   evbuffer* in = bufferevent_get_input(bev_);
   evbuffer_drain(in, evbuffer_get_length(in));
   if (read_ev_) {
-    // The TLS filter reads through the bufferevent from here on.
+    // The TLS filter reads through the bufferevent from here on, and the
+    // plain layer's timeouts bound the handshake (the filter's own start
+    // only once it is done).
     event_del(read_ev_.get());
     read_ev_.reset();
     read_armed_ = false;
+    timeval tv = to_timeval(options_.idle_timeout);
+    bufferevent_set_timeouts(bev_, &tv, &tv);
     bufferevent_enable(bev_, EV_READ);
   }
   SslPtr ssl = tls->new_ssl(server_name);
@@ -332,7 +342,7 @@ void Connection::set_idle_timeout(std::chrono::milliseconds t) {
   timeval tv = to_timeval(t);
   if (read_ev_) {
     bufferevent_set_timeouts(bev_, nullptr, &tv);
-    if (read_armed_) event_add(read_ev_.get(), &tv);  // re-adding replaces the timeout
+    if (read_armed_) add_read_event();  // re-adding replaces the timeout
     return;
   }
   bufferevent_set_timeouts(bev_, &tv, &tv);
@@ -442,7 +452,11 @@ void Connection::on_event(bufferevent*, short what, void* self) noexcept {
   } else if ((what & BEV_EVENT_TIMEOUT) != 0) {
     c->finish(CloseReason::Timeout);
   } else if ((what & BEV_EVENT_ERROR) != 0) {
-    if (int err = EVUTIL_SOCKET_ERROR(); err != 0) c->error_text_ = std::strerror(err);
+    // errno speaks for the socket only: after an OpenSSL failure it is
+    // whatever was left over.
+    if (int err = EVUTIL_SOCKET_ERROR(); err != 0 && c->tls_ == nullptr) {
+      c->error_text_ = std::strerror(err);
+    }
     bool tls_error = c->tls_ != nullptr && bufferevent_get_openssl_error(c->bev_) != 0;
     c->finish(tls_error || c->handshaking_ ? CloseReason::TlsError : CloseReason::Error);
   }

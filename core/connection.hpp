@@ -144,6 +144,7 @@ class Connection {
   // Direct reading: arms or disarms read_ev_ by the owner's wish, the input
   // limit and the connection's state.
   void update_read();
+  void add_read_event();
   bool direct_read() const { return read_ev_ != nullptr; }
   static void on_write(bufferevent*, void* self) noexcept;
   static void on_event(bufferevent*, short what, void* self) noexcept;

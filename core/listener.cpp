@@ -92,19 +92,32 @@ Listener::Listener(EventLoop& loop, const ListenerConfig& config, Service& servi
     std::memcpy(&s4->sin_addr, ip->bytes.data(), 4);
     len = sizeof *s4;
   }
-  unsigned flags =
-      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC;
-  listener_ = evconnlistener_new_bind(loop.base(), &Listener::on_accept, this, flags, 1024,
-                                      reinterpret_cast<sockaddr*>(&ss), static_cast<int>(len));
-  if (listener_ == nullptr) {
-    throw ConfigError(
+  auto cannot_listen = [&](int err) {
+    return ConfigError(
         file, key + ".address",
-        fmt::format("cannot listen on {}: {}", config.address.to_string(), std::strerror(errno)));
-  }
-  // Accepted sockets inherit TCP_NODELAY from the listening one (Linux), which
-  // spares a setsockopt per connection (Connection::Options::nodelay_inherited).
+        fmt::format("cannot listen on {}: {}", config.address.to_string(), std::strerror(err)));
+  };
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw cannot_listen(errno);
+  // Set before listen(): accepted sockets inherit TCP_NODELAY from the
+  // listening one (Linux), which spares a setsockopt per connection
+  // (Connection::Options::nodelay_inherited), and none is accepted without it.
   int one = 1;
-  setsockopt(evconnlistener_get_fd(listener_), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw cannot_listen(err);
+  }
+  listener_ = evconnlistener_new(loop.base(), &Listener::on_accept, this,
+                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
+  if (listener_ == nullptr) {
+    int err = errno;
+    ::close(fd);
+    throw cannot_listen(err);
+  }
 }
 
 Listener::~Listener() {

@@ -164,7 +164,8 @@ void ProxySession::on_closed(core::Connection& c, core::CloseReason reason) noex
     // this session (a refused login, a drain), not a failure of the node.
     std::string why;
     if (!c.error_text().empty()) {
-      why = fmt::format("the node connection failed: {}", c.error_text());
+      why =
+          fmt::format("the node connection to {} failed: {}", c.peer().to_string(), c.error_text());
     } else {
       why = fmt::format("the node closed the connection{} ({})",
                         node_greeted_ ? "" : " before greeting", core::close_reason_name(reason));

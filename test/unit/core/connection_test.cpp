@@ -63,6 +63,25 @@ struct TestCert {
 // session is left behind (LeakSanitizer would rightly report it).
 std::atomic<int> g_live_sessions{0};
 
+// The options echo sessions use (the tests of direct I/O change them).
+Connection::Options g_echo_options;
+
+struct EchoOptions {
+  explicit EchoOptions(Connection::Options o) { g_echo_options = o; }
+  EchoOptions(const EchoOptions&) = delete;
+  EchoOptions& operator=(const EchoOptions&) = delete;
+  ~EchoOptions() { g_echo_options = Connection::Options{}; }
+};
+
+// As the proxy makes its plain connections: direct reads and writes.
+Connection::Options direct_options(std::chrono::milliseconds idle = 30s) {
+  Connection::Options o;
+  o.direct_write = true;
+  o.nodelay_inherited = true;
+  o.idle_timeout = idle;
+  return o;
+}
+
 // Echo session: "STARTTLS" upgrades, "QUIT" closes, other lines come back
 // prefixed; an over-long line answers "TOOLONG".
 class EchoSession : public Connection::Handler {
@@ -70,7 +89,7 @@ class EchoSession : public Connection::Handler {
   EchoSession(EventLoop& loop, Accepted a)
       : ticket_(std::move(a.ticket)),
         listener_(*a.listener),
-        conn_(loop, a.fd, a.peer, Connection::Options{}, this,
+        conn_(loop, a.fd, a.peer, g_echo_options, this,
               a.listener->implicit_tls ? a.listener->tls : nullptr) {
     ++g_live_sessions;
     if (!a.listener->implicit_tls) conn_.write("HELLO\r\n");
@@ -239,6 +258,79 @@ TEST_CASE("connection: STARTTLS upgrades in place and drops plaintext sent befor
   SSL_free(ssl);
   SSL_CTX_free(ctx);
   close(fd);
+}
+
+TEST_CASE("connection: direct I/O reads lines, refuses over-long ones and closes after flush") {
+  EchoOptions direct(direct_options());
+  Rig rig;
+  int fd = dial(rig.port);
+  CHECK(read_line(fd) == "HELLO");
+  send_all(fd, "one\r\ntwo\n");
+  CHECK(read_line(fd) == "ECHO one");
+  CHECK(read_line(fd) == "ECHO two");
+  send_all(fd, std::string(200, 'x') + "\r\nafter\r\n");
+  CHECK(read_line(fd) == "TOOLONG");
+  CHECK(read_line(fd) == "ECHO after");
+  // The last command and the close in one go: the command is still served.
+  send_all(fd, "last\r\n");
+  shutdown(fd, SHUT_WR);
+  CHECK(read_line(fd) == "ECHO last");
+  close(fd);
+}
+
+TEST_CASE("connection: direct I/O upgrades with STARTTLS and drops plaintext sent before it") {
+  EchoOptions direct(direct_options());
+  Rig rig;
+  int fd = dial(rig.port);
+  CHECK(read_line(fd) == "HELLO");
+  send_all(fd, "STARTTLS\r\ninjected\r\n");
+  CHECK(read_line(fd) == "GO");
+  SSL_CTX* ctx = client_ctx(rig.cert.cert);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  REQUIRE(SSL_connect(ssl) == 1);
+  send_all(fd, "secure\r\n", ssl);
+  CHECK(read_line(fd, ssl) == "ECHO secure tls");
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  close(fd);
+}
+
+TEST_CASE("connection: direct I/O idle timeout; zero means none; a stalled STARTTLS times out") {
+  using Clock = std::chrono::steady_clock;
+  SUBCASE("an idle connection is closed after the timeout") {
+    EchoOptions direct(direct_options(300ms));
+    Rig rig;
+    int fd = dial(rig.port);
+    CHECK(read_line(fd) == "HELLO");
+    auto start = Clock::now();
+    CHECK(read_line(fd) == "<closed>");
+    CHECK(Clock::now() - start < 3s);  // closed by the server, not the client's 5 s read timeout
+    close(fd);
+  }
+  SUBCASE("a zero timeout never fires") {
+    EchoOptions direct(direct_options(0ms));
+    Rig rig;
+    int fd = dial(rig.port);
+    CHECK(read_line(fd) == "HELLO");
+    std::this_thread::sleep_for(400ms);
+    send_all(fd, "still\r\n");
+    CHECK(read_line(fd) == "ECHO still");
+    close(fd);
+  }
+  SUBCASE("a client that says STARTTLS and then nothing is closed after the timeout") {
+    EchoOptions direct(direct_options(300ms));
+    Rig rig;
+    int fd = dial(rig.port);
+    CHECK(read_line(fd) == "HELLO");
+    send_all(fd, "STARTTLS\r\n");
+    CHECK(read_line(fd) == "GO");
+    auto start = Clock::now();
+    char c;
+    CHECK(::read(fd, &c, 1) == 0);  // the server's FIN, without a handshake
+    CHECK(Clock::now() - start < 3s);
+    close(fd);
+  }
 }
 
 TEST_CASE("connection: implicit TLS with certificate verification") {
