@@ -94,8 +94,11 @@ class ClusterScriptTest(unittest.TestCase):
         else:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def cluster(self, *args, timeout=180):
-        env = dict(os.environ, POSTERN_BUILD=str(BUILD))
+    def cluster(self, *args, timeout=180, build=True):
+        env = dict(os.environ)
+        env.pop("POSTERN_BUILD", None)
+        if build:
+            env["POSTERN_BUILD"] = str(BUILD)
         return subprocess.run([str(self.root / "scripts" / "cluster"), *args],
                               capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -122,7 +125,11 @@ class ClusterScriptTest(unittest.TestCase):
             for port in ports:
                 self.assertTrue(accepts(port), f"nothing answers on {port}")
 
-        r = self.cluster("status")
+        # Without the POSTERN_BUILD that up had, and with another build/
+        # folder in the tree, status and down still know what up started.
+        for sub in ("backend", "proxy"):
+            (self.root / "build" / sub).mkdir(parents=True, exist_ok=True)
+        r = self.cluster("status", build=False)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         rows = self.status_pids(r.stdout)
         self.assertEqual(sorted(rows), sorted(COMPONENTS), r.stdout)
@@ -173,7 +180,7 @@ class ClusterScriptTest(unittest.TestCase):
         self.assertIn("already up", r.stdout)
         self.assertNotIn("started", r.stdout)
 
-        r = self.cluster("down", timeout=120)
+        r = self.cluster("down", timeout=120, build=False)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         for c in COMPONENTS:
             pid = rows[c][0]
