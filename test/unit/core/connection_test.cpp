@@ -226,8 +226,11 @@ SSL_CTX* client_ctx(const std::string& ca) {
 
 }  // namespace
 
-TEST_CASE("connection: lines in, lines out, over-long lines refused, close after flush") {
-  Rig rig;
+namespace {
+
+// Dials the rig and checks lines both ways, an over-long line refused and the
+// line after it served; returns the connected socket.
+int dial_and_echo_lines(const Rig& rig) {
   int fd = dial(rig.port);
   CHECK(read_line(fd) == "HELLO");
   send_all(fd, "one\r\ntwo\n");
@@ -236,17 +239,14 @@ TEST_CASE("connection: lines in, lines out, over-long lines refused, close after
   send_all(fd, std::string(200, 'x') + "\r\nafter\r\n");
   CHECK(read_line(fd) == "TOOLONG");
   CHECK(read_line(fd) == "ECHO after");
-  send_all(fd, "QUIT\r\n");
-  CHECK(read_line(fd) == "BYE");
-  CHECK(read_line(fd) == "<closed>");
-  close(fd);
+  return fd;
 }
 
-TEST_CASE("connection: STARTTLS upgrades in place and drops plaintext sent before the handshake") {
-  Rig rig;
+// STARTTLS upgrades in place; "injected", sent in plaintext right after the
+// command, must be dropped.
+void check_starttls(const Rig& rig) {
   int fd = dial(rig.port);
   CHECK(read_line(fd) == "HELLO");
-  // "injected" travels in plaintext right after STARTTLS: it must be dropped.
   send_all(fd, "STARTTLS\r\ninjected\r\n");
   CHECK(read_line(fd) == "GO");
   SSL_CTX* ctx = client_ctx(rig.cert.cert);
@@ -260,17 +260,26 @@ TEST_CASE("connection: STARTTLS upgrades in place and drops plaintext sent befor
   close(fd);
 }
 
+}  // namespace
+
+TEST_CASE("connection: lines in, lines out, over-long lines refused, close after flush") {
+  Rig rig;
+  int fd = dial_and_echo_lines(rig);
+  send_all(fd, "QUIT\r\n");
+  CHECK(read_line(fd) == "BYE");
+  CHECK(read_line(fd) == "<closed>");
+  close(fd);
+}
+
+TEST_CASE("connection: STARTTLS upgrades in place and drops plaintext sent before the handshake") {
+  Rig rig;
+  check_starttls(rig);
+}
+
 TEST_CASE("connection: direct I/O reads lines, refuses over-long ones and closes after flush") {
   EchoOptions direct(direct_options());
   Rig rig;
-  int fd = dial(rig.port);
-  CHECK(read_line(fd) == "HELLO");
-  send_all(fd, "one\r\ntwo\n");
-  CHECK(read_line(fd) == "ECHO one");
-  CHECK(read_line(fd) == "ECHO two");
-  send_all(fd, std::string(200, 'x') + "\r\nafter\r\n");
-  CHECK(read_line(fd) == "TOOLONG");
-  CHECK(read_line(fd) == "ECHO after");
+  int fd = dial_and_echo_lines(rig);
   // The last command and the close in one go: the command is still served.
   send_all(fd, "last\r\n");
   shutdown(fd, SHUT_WR);
@@ -281,19 +290,7 @@ TEST_CASE("connection: direct I/O reads lines, refuses over-long ones and closes
 TEST_CASE("connection: direct I/O upgrades with STARTTLS and drops plaintext sent before it") {
   EchoOptions direct(direct_options());
   Rig rig;
-  int fd = dial(rig.port);
-  CHECK(read_line(fd) == "HELLO");
-  send_all(fd, "STARTTLS\r\ninjected\r\n");
-  CHECK(read_line(fd) == "GO");
-  SSL_CTX* ctx = client_ctx(rig.cert.cert);
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
-  REQUIRE(SSL_connect(ssl) == 1);
-  send_all(fd, "secure\r\n", ssl);
-  CHECK(read_line(fd, ssl) == "ECHO secure tls");
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  close(fd);
+  check_starttls(rig);
 }
 
 TEST_CASE("connection: direct I/O idle timeout; zero means none; a stalled STARTTLS times out") {
