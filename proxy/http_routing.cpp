@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/html_escape.hpp"
 #include "proxy/routing_cookie.hpp"
 
 namespace postern::proxy::http_routing {
@@ -77,24 +78,7 @@ void strip_hop_by_hop(Headers& h, bool keep_length) {
 
 std::string html_escape(std::string_view s) {
   std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
+  core::append_html_escaped(out, s, true);
   return out;
 }
 

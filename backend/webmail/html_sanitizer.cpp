@@ -8,6 +8,7 @@
 #include "backend/mime/charset.hpp"
 #include "backend/webmail/html_policy.hpp"
 #include "backend/webmail/html_tokenizer.hpp"
+#include "core/html_escape.hpp"
 
 namespace postern::node::webmail {
 
@@ -67,7 +68,7 @@ class Sanitizer {
   void on_text(const HtmlToken& token) {
     if (skip_depth_ > 0) return;
     if (token.raw && drops_content(token.raw_element)) return;
-    append_html_escaped(result_.html, token.text, false);
+    core::append_html_escaped(result_.html, token.text, false);
   }
 
   void on_start(const HtmlToken& token) {
@@ -171,7 +172,7 @@ class Sanitizer {
       out += ' ';
       out += a.name;
       out += "=\"";
-      append_html_escaped(out, value, true);
+      core::append_html_escaped(out, value, true);
       out += '"';
     }
     if (element == "img" && !has_src) return false;

@@ -159,33 +159,6 @@ std::string decode_html_entities(std::string_view text, bool in_attribute) {
   return out;
 }
 
-void append_html_escaped(std::string& out, std::string_view text, bool quote) {
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        if (quote) {
-          out += "&quot;";
-        } else {
-          out += c;
-        }
-        break;
-      case '\0':
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
 bool HtmlTokenizer::next(HtmlToken& token) {
   token = HtmlToken{};
   if (!pending_raw_.empty()) {

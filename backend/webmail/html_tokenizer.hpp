@@ -62,7 +62,4 @@ class HtmlTokenizer {
 // or '=' is left as written (HTML5 section 13.2.5.73).
 std::string decode_html_entities(std::string_view text, bool in_attribute);
 
-// Appends `text` with &, <, > (and " when `quote`) escaped.
-void append_html_escaped(std::string& out, std::string_view text, bool quote);
-
 }  // namespace postern::node::webmail
