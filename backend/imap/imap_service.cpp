@@ -7,11 +7,11 @@ namespace postern::node::imap {
 namespace {
 
 constexpr const char* kCommandNames[] = {
-    "CAPABILITY",  "NOOP",   "LOGOUT",   "STARTTLS", "LOGIN",  "AUTHENTICATE", "ID",
-    "ENABLE",      "SELECT", "EXAMINE",  "CREATE",   "DELETE", "RENAME",       "SUBSCRIBE",
-    "UNSUBSCRIBE", "LIST",   "LSUB",     "STATUS",   "APPEND", "NAMESPACE",    "IDLE",
-    "CHECK",       "CLOSE",  "UNSELECT", "EXPUNGE",  "SEARCH", "FETCH",        "STORE",
-    "COPY",        "MOVE",   "UID",      "other"};
+    "CAPABILITY",  "NOOP",   "LOGOUT",   "STARTTLS",       "LOGIN",  "AUTHENTICATE", "ID",
+    "ENABLE",      "SELECT", "EXAMINE",  "CREATE",         "DELETE", "RENAME",       "SUBSCRIBE",
+    "UNSUBSCRIBE", "LIST",   "LSUB",     "STATUS",         "APPEND", "NAMESPACE",    "IDLE",
+    "CHECK",       "CLOSE",  "UNSELECT", "EXPUNGE",        "SEARCH", "FETCH",        "STORE",
+    "COPY",        "MOVE",   "UID",      "UNAUTHENTICATE", "other"};
 
 core::Counter& login_counter(core::MetricsRegistry& r, const char* result) {
   return r.counter("postern_logins_total", "Logins by service and result",

@@ -230,13 +230,16 @@ std::weak_ptr<MailboxWatcher> Session::watcher() {
 }
 
 void Session::mailbox_changed() {
-  if (closed_) return;
+  // A poke for a mailbox closed since (UNSELECT, UNAUTHENTICATE) is stale.
+  if (closed_ || !selected_) return;
   changes_pending_ = true;
   if (idling_ && !sync_running_) sync([] {});
 }
 
 void Session::complete(const std::string& tag, std::string_view status, std::string_view text) {
-  if (selected_ && changes_pending_ && !closed_) {
+  // While an IDLE's sync still runs, sync() would call us straight back
+  // (endlessly): that sync reports the changes, after our tagged line.
+  if (selected_ && changes_pending_ && !sync_running_ && !closed_) {
     sync([this, tag, s = std::string(status), t = std::string(text)] { complete(tag, s, t); });
     return;
   }
@@ -271,6 +274,7 @@ void Session::sync(std::function<void()> then) {
   store::ModSeq since = selected_->highest_modseq();
   store::Uid uidnext = selected_->uidnext();
   bool claim = !selected_->read_only();
+  std::uint64_t epoch = epoch_;
   std::weak_ptr<Session> weak = weak_from_this();
   bool queued = node_.workers.run(
       [account, id, since, uidnext, claim] {
@@ -281,9 +285,10 @@ void Session::sync(std::function<void()> then) {
         return r;
       },
       loop_,
-      [weak, id, then = std::move(then)](Result r) mutable {
+      [weak, id, epoch, then = std::move(then)](Result r) mutable {
         auto self = weak.lock();
-        if (!self || self->closed_) return;
+        // After UNAUTHENTICATE: the previous user's news; no command waits.
+        if (!self || self->closed_ || self->epoch_ != epoch) return;
         self->sync_running_ = false;
         if (self->selected_ && self->selected_->id() == id && r.changes) {
           std::string out;
@@ -417,6 +422,10 @@ void Session::dispatch(Command c) {
   if (n == "NOOP") return cmd_noop(c);
   if (n == "LOGOUT") return cmd_logout(c);
   if (n == "ID") return cmd_id(c);
+  if (n == "UNAUTHENTICATE") {
+    if (in_state(authed, "after login")) cmd_unauthenticate(c);
+    return;
+  }
   if (n == "STARTTLS") {
     if (in_state(state_ == State::NotAuthenticated, "before login")) cmd_starttls(c);
     return;

@@ -5,6 +5,13 @@
 // on the node's worker pool and comes back through post() to a weak handle,
 // so a completion after the client left is dropped.
 //
+// UNAUTHENTICATE (RFC 8437) returns the session to the not-authenticated
+// state for the next user of the connection (the proxy's pool). Only work
+// that no command waits for can outlive the command that ends a user's
+// session: a sync() started by IDLE, the hub's pokes, the IDLE poll timer.
+// Those carry epoch_ or check selected_, so nothing about the previous user
+// is written after the tagged OK.
+//
 // The commands live in three files by state: session_any.cpp (any state and
 // not authenticated), session_auth.cpp (authenticated) and
 // session_selected.cpp (selected).
@@ -95,6 +102,11 @@ class Session final : public core::Connection::Handler,
   void cmd_authenticate(Command& c);
   void cmd_id(Command& c);
   void cmd_enable(Command& c);
+  // UNAUTHENTICATE, or UNAUTHENTICATE <token> on a session with a reuse token.
+  void cmd_unauthenticate(Command& c);
+  // Forgets the logged-in user and everything the session learnt since it
+  // started (not the error counts): back to the not-authenticated state.
+  void forget_user();
   void authenticate_plain(const std::string& tag, std::string_view base64);
   void login(const std::string& tag, std::string user, core::Secret password);
   // A proxy's master login: `master` with its password, acting for `user`.
@@ -150,6 +162,11 @@ class Session final : public core::Connection::Handler,
   core::PeerAddress peer_;
   std::optional<std::string> forwarded_ip_;  // ID x-originating-ip from a trusted proxy
   std::string forwarded_port_;
+  // ID x-postern-reuse from a trusted proxy: only UNAUTHENTICATE <token> may
+  // end the user's session then, not a client whose bytes the proxy relays.
+  std::string reuse_token_;
+  // Bumped by UNAUTHENTICATE: a sync() started before it is dropped.
+  std::uint64_t epoch_ = 0;
   core::imap::ImapParser parser_;
 
   State state_ = State::NotAuthenticated;

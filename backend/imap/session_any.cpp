@@ -1,7 +1,11 @@
 // Commands valid in any state, and the not-authenticated state's: CAPABILITY,
 // NOOP, LOGOUT, ID, ENABLE, STARTTLS, LOGIN, AUTHENTICATE (RFC 3501 6.1-6.2,
-// RFC 2971, RFC 5161, RFC 4959).
+// RFC 2971, RFC 5161, RFC 4959), and login's inverse UNAUTHENTICATE (RFC 8437).
 #include <fmt/format.h>
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include "backend/imap/imap_service.hpp"
 #include "backend/imap/session.hpp"
@@ -14,6 +18,10 @@ namespace postern::node::imap {
 namespace {
 
 constexpr std::chrono::milliseconds kFailedLoginDelay{1000};
+// x-postern-reuse: long enough not to be guessed, short enough to log nowhere
+// and compare cheaply.
+constexpr std::size_t kMinReuseToken = 16;
+constexpr std::size_t kMaxReuseToken = 64;
 
 bool is_string(const core::imap::Token& t) {
   return t.kind == core::imap::Token::Kind::Atom || t.kind == core::imap::Token::Kind::Quoted ||
@@ -33,6 +41,11 @@ std::string url_escape(std::string_view s) {
   return out;
 }
 
+bool valid_reuse_token(std::string_view s) {
+  if (s.size() < kMinReuseToken || s.size() > kMaxReuseToken) return false;
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c) != 0; });
+}
+
 }  // namespace
 
 std::string Session::capabilities() const {
@@ -47,7 +60,11 @@ std::string Session::capabilities() const {
     }
     return caps;
   }
-  return caps + " NAMESPACE UIDPLUS MOVE SPECIAL-USE UNSELECT CHILDREN CONDSTORE BINARY";
+  caps += " NAMESPACE UIDPLUS MOVE SPECIAL-USE UNSELECT CHILDREN CONDSTORE BINARY";
+  // With a reuse token only the proxy may unauthenticate, so clients are not
+  // told they could.
+  if (reuse_token_.empty()) caps += " UNAUTHENTICATE";
+  return caps;
 }
 
 void Session::cmd_capability(Command& c) {
@@ -80,6 +97,7 @@ void Session::cmd_id(Command& c) {
     return reject(c.tag, "ID expects field/value pairs.");
   }
   const bool trusted = node_.config.trusted_proxies.contains(peer_.ip);
+  bool reuse_accepted = false;
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
     const std::string& key = fields[i].text;
     const std::string& value = fields[i + 1].text;
@@ -91,6 +109,11 @@ void Session::cmd_id(Command& c) {
           value.find_first_not_of("0123456789") == std::string::npos) {
         forwarded_port_ = value;
       }
+    } else if (strcasecmp(key.c_str(), "x-postern-reuse") == 0) {
+      if (is_string(fields[i + 1]) && valid_reuse_token(value)) {
+        reuse_token_ = value;
+        reuse_accepted = true;
+      }
     }
   }
   if (forwarded_ip_) {
@@ -98,7 +121,10 @@ void Session::cmd_id(Command& c) {
         .kv("proxy", peer_.ip.to_string())
         .kv("client", client_address());
   }
-  send("* ID (\"name\" \"Postern\" \"vendor\" \"Postern\")\r\n");
+  // The proxy looks for exactly this pair before it pools the connection.
+  send(reuse_accepted ? "* ID (\"name\" \"Postern\" \"vendor\" \"Postern\" \"x-postern-reuse\" "
+                        "\"accepted\")\r\n"
+                      : "* ID (\"name\" \"Postern\" \"vendor\" \"Postern\")\r\n");
   complete(c.tag, "OK", "ID completed.");
 }
 
@@ -116,6 +142,55 @@ void Session::cmd_enable(Command& c) {
   }
   send(fmt::format("* ENABLED{}\r\n", enabled));
   complete(c.tag, "OK", "Enabled.");
+}
+
+void Session::cmd_unauthenticate(Command& c) {
+  if (reuse_token_.empty()) {
+    if (!c.args.empty()) return reject(c.tag, "UNAUTHENTICATE takes no arguments.");
+  } else {
+    // Whoever the proxy relays for must not end the session: only the proxy
+    // knows the token. Same answer for a missing and a wrong one.
+    const bool match =
+        c.args.size() == 1 && is_string(c.args[0]) &&
+        c.args[0].text.size() == reuse_token_.size() &&
+        CRYPTO_memcmp(c.args[0].text.data(), reuse_token_.data(), reuse_token_.size()) == 0;
+    if (!match) return reject(c.tag, "UNAUTHENTICATE is not available on this session.");
+  }
+  log_logout("unauthenticate");
+  forget_user();
+  complete(c.tag, "OK", "Unauthenticate completed.");
+}
+
+void Session::forget_user() {
+  // RFC 8437: the selected mailbox closes without expunging (as UNSELECT).
+  close_mailbox();
+  ++epoch_;  // an IDLE's sync still running reports nothing now
+  sync_running_ = false;
+  idling_ = false;
+  idle_tag_.clear();
+  idle_poll_.reset();
+  on_drained_ = nullptr;
+  auth_pending_ = false;
+  auth_tag_.clear();
+  condstore_ = false;  // ENABLE'd extensions end with the user
+  expunge_ok_ = true;
+  user_.clear();
+  account_.reset();
+  login_user_.clear();
+  login_master_.clear();
+  // The next ID from the proxy says who the next client is.
+  forwarded_ip_.reset();
+  forwarded_port_.clear();
+  std::fill(reuse_token_.begin(), reuse_token_.end(), '\0');
+  reuse_token_.clear();
+  // failed_logins_ and bad_commands_ stay: the connection's bounds hold
+  // whoever uses it.
+  commands_ = 0;
+  fetched_bytes_ = 0;
+  appended_ = 0;
+  expunged_ = 0;
+  started_ = std::chrono::steady_clock::now();
+  state_ = State::NotAuthenticated;
 }
 
 void Session::cmd_starttls(Command& c) {

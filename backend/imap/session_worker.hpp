@@ -15,16 +15,20 @@ void Session::on_worker(const std::string& tag, Job job, Done done) {
   std::weak_ptr<Session> weak = weak_from_this();
   const auto started = std::chrono::steady_clock::now();
   const ImapMetrics* metrics = &service_.metrics();
-  bool queued = node_.workers.run(std::move(job), loop_,
-                                  [weak, started, metrics, done = std::move(done)](auto r) mutable {
-                                    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                        std::chrono::steady_clock::now() - started);
-                                    metrics->store_operations.inc();
-                                    metrics->store_microseconds.inc(us.count());
-                                    auto self = weak.lock();
-                                    if (!self || self->closed_) return;
-                                    done(std::move(r));
-                                  });
+  const std::uint64_t epoch = epoch_;
+  bool queued =
+      node_.workers.run(std::move(job), loop_,
+                        [weak, started, metrics, epoch, done = std::move(done)](auto r) mutable {
+                          auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - started);
+                          metrics->store_operations.inc();
+                          metrics->store_microseconds.inc(us.count());
+                          auto self = weak.lock();
+                          // A command waits for its job, so none spans an
+                          // UNAUTHENTICATE; were one to, it is dropped.
+                          if (!self || self->closed_ || self->epoch_ != epoch) return;
+                          done(std::move(r));
+                        });
   if (!queued) complete(tag, "NO", "[UNAVAILABLE] Server busy, try again later.");
 }
 
