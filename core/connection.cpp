@@ -173,6 +173,11 @@ void Connection::queue_buffer(evbuffer* from) {
   bufferevent_write_buffer(bev_, from);
 }
 
+void Connection::queue_buffer(evbuffer* from, std::size_t n) {
+  arm_write();
+  evbuffer_remove_buffer(from, bufferevent_get_output(bev_), n);
+}
+
 evbuffer* Connection::input() const {
   return bev_ != nullptr ? bufferevent_get_input(bev_) : nullptr;
 }
@@ -224,23 +229,59 @@ std::string Connection::read_bytes(std::size_t n) {
 }
 
 std::size_t Connection::forward_input_to(Connection& to) {
+  return forward_input_to(to, input_size());
+}
+
+std::size_t Connection::forward_input_to(Connection& to, std::size_t max) {
   if (bev_ == nullptr) return 0;
   evbuffer* in = bufferevent_get_input(bev_);
-  std::size_t n = evbuffer_get_length(in);
+  const std::size_t n = std::min(max, evbuffer_get_length(in));
   if (n == 0) return 0;
   if (to.bev_ == nullptr || to.closed_) {
     evbuffer_drain(in, n);
     update_read();
     return 0;
   }
+  const bool all = n == evbuffer_get_length(in);
+  std::size_t left = n;
   if (to.direct_ready()) {
     // evbuffer_write drains what the socket took; an error is left for the
     // bufferevent to meet on its own write.
-    evbuffer_write(in, bufferevent_getfd(to.bev_));
+    int sent =
+        all ? evbuffer_write(in, bufferevent_getfd(to.bev_))
+            : evbuffer_write_atmost(in, bufferevent_getfd(to.bev_), static_cast<ev_ssize_t>(n));
+    if (sent > 0) left -= std::min(left, static_cast<std::size_t>(sent));
   }
-  if (evbuffer_get_length(in) > 0) to.queue_buffer(in);
+  if (left > 0) {
+    if (all) {
+      to.queue_buffer(in);
+    } else {
+      to.queue_buffer(in, left);
+    }
+  }
   update_read();
   return n;
+}
+
+std::string_view Connection::peek_input() {
+  if (bev_ == nullptr) return {};
+  evbuffer* in = bufferevent_get_input(bev_);
+  const std::size_t n = evbuffer_get_length(in);
+  if (n == 0) return {};
+  const unsigned char* p = evbuffer_pullup(in, -1);
+  return p == nullptr ? std::string_view() : std::string_view(reinterpret_cast<const char*>(p), n);
+}
+
+void Connection::unread(std::string_view bytes) {
+  if (bev_ == nullptr || bytes.empty()) return;
+  evbuffer_prepend(bufferevent_get_input(bev_), bytes.data(), bytes.size());
+  update_read();
+}
+
+void Connection::drain_input(std::size_t n) {
+  if (bev_ == nullptr) return;
+  evbuffer_drain(bufferevent_get_input(bev_), n);
+  update_read();
 }
 
 bool Connection::direct_ready() const {

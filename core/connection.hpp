@@ -99,11 +99,19 @@ class Connection {
   std::optional<std::string> read_line(std::size_t max, bool* too_long);
   // Moves up to `n` bytes of input out.
   std::string read_bytes(std::size_t n);
+  // The whole input as one contiguous view (valid until the input changes).
+  std::string_view peek_input();
+  // Drops the first `n` bytes of input.
+  void drain_input(std::size_t n);
+  // Puts `bytes` back in front of the input (read ahead by the owner).
+  void unread(std::string_view bytes);
 
   void write(std::string_view bytes);
   // Moves every buffered input byte to `to`'s output without copying them
   // (the proxy's pump). Returns how many moved.
   std::size_t forward_input_to(Connection& to);
+  // The same for the first `max` bytes only.
+  std::size_t forward_input_to(Connection& to, std::size_t max);
   // Appends `length` bytes of `fd` from `offset` (sendfile when plain). Takes
   // ownership of `fd`.
   bool write_file(int fd, off_t offset, std::size_t length);
@@ -156,6 +164,7 @@ class Connection {
   // when the plain direct-write mode left it off.
   void queue(const void* bytes, std::size_t n);
   void queue_buffer(evbuffer* from);
+  void queue_buffer(evbuffer* from, std::size_t n);
   void arm_write();
   void finish(CloseReason reason);
 

@@ -8,6 +8,7 @@
 #include "core/imap_parser.hpp"
 #include "core/log.hpp"
 #include "core/sasl_plain.hpp"
+#include "proxy/imap_handback.hpp"
 
 namespace postern::proxy {
 
@@ -250,6 +251,17 @@ class ImapProxySession final : public ProxySession {
 
   void on_node_connected() override { hop_ = Hop::Greeting; }
 
+  void on_node_reused() override { send_id(); }
+
+  bool reuses_node_connections() const override { return config().node_pool_max_idle > 0; }
+
+  std::unique_ptr<Handback> make_handback() override {
+    if (!reuse_accepted_ || !reuses_node_connections() || draining()) return nullptr;
+    // The pump calls back only while this session (its owner) exists.
+    return std::make_unique<ImapHandback>(
+        reuse_token_, [this](std::unique_ptr<core::Connection> c) { keep_node(std::move(c)); });
+  }
+
   void node_failed(std::string_view) override {
     password_ = core::Secret();
     tagged(login_tag_, "NO", "[UNAVAILABLE] Server temporarily unavailable; try again later.");
@@ -258,14 +270,21 @@ class ImapProxySession final : public ProxySession {
   void on_node_tls() override { send_id(); }
 
   // ID and the login go together: one write and one round trip less per
-  // login (the node answers them in order).
+  // login (the node answers them in order). The ID also gives the node this
+  // session's reuse token (proxy/imap_handback.hpp). The
+  // password stays until the node answers: a kept connection that turns out
+  // closed is replaced and the login sent again.
   void send_id() {
     hop_ = Hop::Login;
+    reuse_accepted_ = false;
+    // Sent even with the pool off: a node that holds a token keeps
+    // UNAUTHENTICATE from the client, who must never get the connection
+    // back to the not-authenticated state and send an ID of its own.
+    if (reuse_token_.empty()) reuse_token_ = random_hex(16);
     send_node(fmt::format(
         "P1 ID (\"x-originating-ip\" \"{}\" \"x-originating-port\" \"{}\" \"x-proxy-ttl\" \"{}\" "
-        "\"x-session-id\" \"{}\")\r\nP2 AUTHENTICATE PLAIN {}\r\n",
-        peer().ip.to_string(), peer().port, ttl_, sid(), handoff_plain()));
-    password_ = core::Secret();
+        "\"x-session-id\" \"{}\" \"x-postern-reuse\" \"{}\")\r\nP2 AUTHENTICATE PLAIN {}\r\n",
+        peer().ip.to_string(), peer().port, ttl_, sid(), reuse_token_, handoff_plain()));
   }
 
   void on_node_input() override {
@@ -318,7 +337,12 @@ class ImapProxySession final : public ProxySession {
   bool login_answer(const std::string& line) {
     // The answer to our ID is ours alone (even a node that refuses ID can
     // take the login).
-    if (line.rfind("P1 ", 0) == 0 || line.rfind("* ID ", 0) == 0) return true;
+    if (line.rfind("* ID ", 0) == 0) {
+      if (line.find("\"x-postern-reuse\" \"accepted\"") != std::string::npos)
+        reuse_accepted_ = true;
+      return true;
+    }
+    if (line.rfind("P1 ", 0) == 0) return true;
     if (line.rfind("P2 ", 0) != 0) {
       if (line.rfind("* ", 0) == 0)
         send(line + "\r\n");  // e.g. * CAPABILITY
@@ -329,11 +353,14 @@ class ImapProxySession final : public ProxySession {
       return true;
     }
     std::string rest = line.substr(3);
+    password_ = core::Secret();
     if (rest.rfind("OK", 0) == 0) {
       send(fmt::format("{} {}\r\n", login_tag_, rest));
       node_ready();
-      // Commands pipelined behind the login go first, then the pump.
-      if (!inbuf_.empty()) send_node(inbuf_);
+      // Commands pipelined behind the login go back in front of the
+      // client's input: the pump passes them on first (and watches them
+      // for a LOGOUT).
+      client().unread(inbuf_);
       inbuf_.clear();
       start_pump();
       return false;
@@ -358,7 +385,9 @@ class ImapProxySession final : public ProxySession {
   std::string sasl_user_;
   std::string login_tag_;
   std::string login_user_;
-  core::Secret password_;  // replayed to the node, then wiped
+  core::Secret password_;        // replayed to the node, wiped when it answers
+  std::string reuse_token_;      // given to the node in ID (pool on)
+  bool reuse_accepted_ = false;  // the node took it: LOGOUT keeps the connection
   std::optional<int> client_ttl_;
   int ttl_ = 0;
 };

@@ -1,5 +1,7 @@
 #include "proxy/proxy.hpp"
 
+#include <atomic>
+
 #include <ctime>
 #include <future>
 #include <thread>
@@ -13,7 +15,9 @@ namespace postern::proxy {
 namespace {
 
 std::shared_ptr<const Generation> make_generation(std::shared_ptr<const ProxyConfig> config) {
+  static std::atomic<std::uint64_t> next_id{1};
   auto g = std::make_shared<Generation>();
+  g->id = next_id.fetch_add(1, std::memory_order_relaxed);
   g->directory = std::shared_ptr<mapping::Directory>(mapping::make_directory(config->directory));
   g->config = std::move(config);
   return g;
@@ -90,6 +94,7 @@ Proxy::~Proxy() {
   on_every_loop([&](std::size_t i, core::EventLoop& loop) {
     listeners_[i].clear();
     for (auto& [name, s] : services_) s->close_all(loop);
+    context_->pools.of(loop).clear();
     if (i == 0) {
       admin_.reset();
       stats_timer_.reset();
@@ -140,6 +145,12 @@ void Proxy::reload(ProxyConfig fresh) {
     last_misses_ = 0;
     context_->replace(next);
   });
+  // Kept node connections belong to the old generation (its addresses and
+  // TLS settings): no new session takes them.
+  for (auto& l : loops_) {
+    core::EventLoop& loop = l->loop();
+    loop.post([this, &loop] { context_->pools.of(loop).clear(); });
+  }
 }
 
 void Proxy::drain() {
@@ -151,6 +162,8 @@ void Proxy::drain() {
   });
   on_every_loop([&](std::size_t, core::EventLoop& loop) {
     for (auto& [name, s] : services_) s->drain(loop);
+    // Kept node connections serve no one now.
+    context_->pools.of(loop).clear();
   });
 }
 

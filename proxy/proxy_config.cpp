@@ -60,7 +60,7 @@ void parse_master_login(const core::ConfigNode& m, ProxyConfig& c) {
 
 void parse_proxy_section(const core::ConfigNode& node, ProxyConfig& c) {
   node.allow_only({"name", "threads", "verify_credentials", "connect_timeout", "login_timeout",
-                   "proxy_ttl", "drain_timeout", "buffer", "splice", "master_login"});
+                   "proxy_ttl", "drain_timeout", "buffer", "splice", "master_login", "node_pool"});
   c.name = node.string_or("name", c.name);
   if (c.name.empty()) node.fail("name", "expected this proxy's name (for logs), found \"\"");
   c.threads = static_cast<std::size_t>(node.integer_or("threads", 0, 0, 256));
@@ -73,6 +73,11 @@ void parse_proxy_section(const core::ConfigNode& node, ProxyConfig& c) {
   // above a few MiB one idle session could hold more than a node's worth.
   c.buffer = static_cast<std::size_t>(node.integer_or("buffer", 64 * 1024, 16 * 1024, 16 << 20));
   c.splice = node.boolean_or("splice", true);
+  if (auto p = node.optional_child("node_pool")) {
+    p->allow_only({"max_idle", "idle_timeout"});
+    c.node_pool_max_idle = static_cast<std::size_t>(p->integer_or("max_idle", 16, 0, 10'000));
+    c.node_pool_idle_timeout = p->seconds_or("idle_timeout", 10, 0.1, 3600);
+  }
   if (auto m = node.optional_child("master_login")) {
     parse_master_login(*m, c);
     // The node trusts the master login for any account: someone must have

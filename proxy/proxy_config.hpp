@@ -4,6 +4,7 @@
 //     "proxy": { "name": "proxy1", "threads": 0, "verify_credentials": true,
 //                "connect_timeout": 5, "login_timeout": 60, "proxy_ttl": 5,
 //                "drain_timeout": 30, "buffer": 65536, "splice": true,
+//                "node_pool": { "max_idle": 16, "idle_timeout": 10 },
 //                "master_login": { "user": "proxy-master", "password_file": "master.secret" } },
 //     "throttle": { "base_delay": 0.5, "max_delay": 15, "forget_after": 900,
 //                   "max_keys": 100000 },
@@ -125,6 +126,12 @@ struct ProxyConfig {
   // Plaintext on both sides after the hand-off: let the kernel move the
   // bytes (splice(2)) instead of copying them through the proxy.
   bool splice = true;
+  // IMAP node connections kept after a LOGOUT for the next login to the same
+  // node (RFC 8437 UNAUTHENTICATE): at most this many per node and worker
+  // thread (0: none), each for at most idle_timeout, which must stay below
+  // the nodes' timeout for a connection that is not logged in.
+  std::size_t node_pool_max_idle = 16;
+  std::chrono::milliseconds node_pool_idle_timeout{10'000};
   // The nodes' master user (their "master_users"): empty = replay the
   // client's own login. Set together or not at all.
   std::string master_user;

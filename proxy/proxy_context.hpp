@@ -19,11 +19,13 @@
 #include "mapping/directory.hpp"
 #include "proxy/login_throttle.hpp"
 #include "proxy/node_health.hpp"
+#include "proxy/node_pool.hpp"
 #include "proxy/proxy_config.hpp"
 
 namespace postern::proxy {
 
 struct Generation {
+  std::uint64_t id = 0;  // unique in the process (pool keys)
   std::shared_ptr<const ProxyConfig> config;
   std::shared_ptr<mapping::Directory> directory;
 };
@@ -61,6 +63,7 @@ class ProxyContext {
       : health(node_health),
         throttle(login_throttle),
         metrics(registry),
+        pools(registry),
         generation_(std::move(first)) {}
 
   std::shared_ptr<const Generation> current() const {
@@ -75,6 +78,7 @@ class ProxyContext {
   NodeHealth& health;
   LoginThrottle& throttle;
   ProxyMetrics metrics;
+  NodePools pools;  // kept IMAP node connections, per loop
   std::atomic<bool> draining{false};
 
  private:

@@ -158,6 +158,24 @@ void ProxySession::on_closed(core::Connection& c, core::CloseReason reason) noex
     drop_node();
     finish(end_reason_.empty() ? close_reason(true, reason) : end_reason_);
   } else if (&c == node_.get()) {
+    if (node_reused_ && !node_answered_) {
+      // A kept connection the node closed (it stopped, or timed it out) just
+      // as we took it: nothing was lost, try a fresh one.
+      core::log_debug("proxy_kept_node_closed").kv("sid", sid_).kv("node", node_name_);
+      loop_.post([weak = weak_from_this()] {
+        auto s = weak.lock();
+        if (!s || !s->live() || s->state_ != State::Handshake || !s->node_reused_) return;
+        s->drop_node();
+        s->node_reused_ = false;
+        s->node_greeted_ = false;
+        s->enter_state(State::Connecting);
+        const auto& nodes = s->gen_->config->nodes;
+        auto it = nodes.find(s->node_name_);
+        if (it == nodes.end()) return s->fail_node("no route to the node", false);
+        s->open_node(it->second);
+      });
+      return;
+    }
     // Before the hand-off: the node went away mid-dialogue.
     // Before its greeting, a node that closes (a refused connect among them)
     // is failing: marked down. After it, a close is the node's answer to
@@ -336,6 +354,44 @@ void ProxySession::connect_node(const std::string& node) {
   }
   enter_state(State::Connecting);
   node_greeted_ = false;
+  node_reused_ = false;
+  node_answered_ = false;
+  if (reuses_node_connections()) {
+    if (auto kept = node_pool().take(node_pool_key())) {
+      node_ = std::move(kept);
+      node_->set_handler(this);
+      node_->set_idle_timeout(listener_.idle_timeout);
+      node_reused_ = true;
+      node_greeted_ = true;
+      enter_state(State::Handshake);
+      return on_node_reused();
+    }
+  }
+  open_node(*ep);
+}
+
+NodePool& ProxySession::node_pool() {
+  return ctx_.pools.of(loop_);
+}
+
+std::string ProxySession::node_pool_key() const {
+  return fmt::format("{}/{}/{}", gen_->id, node_name_, service_);
+}
+
+void ProxySession::keep_node(std::unique_ptr<core::Connection> c) {
+  const ProxyConfig& cfg = *gen_->config;
+  // After a reload no session asks for this generation's connections.
+  if (draining() || cfg.node_pool_max_idle == 0 || ctx_.current()->id != gen_->id) {
+    c->close();
+    loop_.post([gone = std::shared_ptr<core::Connection>(std::move(c))] {});
+    return;
+  }
+  node_pool().put(node_pool_key(), std::move(c), cfg.node_pool_max_idle,
+                  cfg.node_pool_idle_timeout);
+}
+
+void ProxySession::open_node(const NodeEndpoints& endpoints) {
+  const NodeEndpoints* ep = &endpoints;
   connect_timer_.arm(gen_->config->connect_timeout);
   const core::Endpoint& to = ep->services.at(service_);
   core::Connection::Options node_options =
@@ -439,15 +495,17 @@ void ProxySession::start_pump() {
   login_timer_.cancel();
   connect_timer_.cancel();
   std::weak_ptr<ProxySession> weak = weak_from_this();
-  pump_ = std::make_unique<Pump>(loop_, std::move(client_), std::move(node_), gen_->config->buffer,
-                                 gen_->config->splice, listener_.idle_timeout,
-                                 [weak](const Pump::Result& r) {
-                                   if (auto s = weak.lock()) {
-                                     s->bytes_in_ = r.bytes_in;
-                                     s->bytes_out_ = r.bytes_out;
-                                     s->finish(s->end_reason_.empty() ? r.reason : s->end_reason_);
-                                   }
-                                 });
+  pump_ = std::make_unique<Pump>(
+      loop_, std::move(client_), std::move(node_), gen_->config->buffer, gen_->config->splice,
+      listener_.idle_timeout,
+      [weak](const Pump::Result& r) {
+        if (auto s = weak.lock()) {
+          s->bytes_in_ = r.bytes_in;
+          s->bytes_out_ = r.bytes_out;
+          s->finish(s->end_reason_.empty() ? r.reason : s->end_reason_);
+        }
+      },
+      Pump::kSpliceAfter, make_handback());
 }
 
 void ProxySession::read_node_lines(std::size_t max,
@@ -458,7 +516,9 @@ void ProxySession::read_node_lines(std::size_t max,
     bool too_long = false;
     auto line = node_->read_line(max, &too_long);
     if (too_long) return fail_node("an overlong line from the node", false);
-    if (!line || !handle(*line)) return;
+    if (!line) return;
+    node_answered_ = true;
+    if (!handle(*line)) return;
   }
 }
 
@@ -549,6 +609,9 @@ void ProxySession::finish(std::string reason) {
       .kv("bytes_out", bytes_out_)
       .kv("duration_ms", ms.count())
       .kv("pump", pump_ ? (spliced_ ? "splice" : "buffered") : "none")
+      .kv("node_conn", node_name_.empty() ? "none"
+                       : node_reused_     ? "reused"
+                                          : "new")
       .kv("reason", reason);
   if (ended_) ended_(this);
 }

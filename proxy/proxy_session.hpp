@@ -77,6 +77,14 @@ class ProxySession : public core::Connection::Handler,
   virtual void on_client_tls() {}
   // The node's TCP connection (and implicit TLS) is up: expect its greeting.
   virtual void on_node_connected() = 0;
+  // A kept node connection (not logged in, greeting long past) was taken
+  // from the pool instead of connecting: go on as after the greeting.
+  virtual void on_node_reused() {}
+  // The protocol keeps node connections (connect_node() may take one).
+  virtual bool reuses_node_connections() const { return false; }
+  // How the pump hands the node connection back at the session's end
+  // (null: it closes with the session). Called once, by start_pump().
+  virtual std::unique_ptr<Handback> make_handback() { return nullptr; }
   // The node sent bytes (state Handshake). Read them from node().
   virtual void on_node_input() = 0;
   // The hop's STARTTLS finished.
@@ -137,6 +145,16 @@ class ProxySession : public core::Connection::Handler,
   // hand-off.
   void read_node_lines(std::size_t max, const std::function<bool(const std::string&)>& handle);
 
+  // Where this session's node connections are kept, and under which key
+  // (the node and the configuration generation).
+  NodePool& node_pool();
+  std::string node_pool_key() const;
+  bool draining() const { return ctx_.draining.load(std::memory_order_relaxed); }
+  // A released node connection (Handback::released): kept in the pool for
+  // the configured time, unless the proxy is draining.
+  void keep_node(std::unique_ptr<core::Connection> c);
+  bool node_reused() const { return node_reused_; }
+
   void send(std::string_view bytes);
   void send_node(std::string_view bytes);
   // Says goodbye(why) and closes after the flush.
@@ -176,6 +194,8 @@ class ProxySession : public core::Connection::Handler,
   // answer; counts and logs the result.
   void decide(const std::string& user, const std::string& service, Decision& d);
   void finish(std::string reason);
+  // A fresh TCP connection to the node (the pool had none, or a kept one died).
+  void open_node(const NodeEndpoints& ep);
 
   ProxyContext& ctx_;
   core::EventLoop& loop_;
@@ -202,7 +222,9 @@ class ProxySession : public core::Connection::Handler,
   int bad_commands_ = 0;
   int failed_logins_ = 0;
   bool greeted_ = false;
-  bool node_greeted_ = false;  // the node connection of this attempt sent its greeting
+  bool node_greeted_ = false;   // the node connection of this attempt sent its greeting
+  bool node_reused_ = false;    // this attempt's node connection came from the pool
+  bool node_answered_ = false;  // ...and the node said something on it
   bool closed_ = false;
   std::string end_reason_;
   std::string login_for_throttle_;  // the login as the client gave it

@@ -27,7 +27,7 @@ std::string side_reason(bool client, core::CloseReason r) {
 Pump::Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
            std::unique_ptr<core::Connection> node, std::size_t buffer, bool splice,
            std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done,
-           std::uint64_t splice_after)
+           std::uint64_t splice_after, std::unique_ptr<Handback> handback)
     : loop_(loop),
       client_(std::move(client)),
       node_(std::move(node)),
@@ -35,7 +35,8 @@ Pump::Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
       done_(std::move(done)),
       splice_(splice),
       splice_after_(splice_after),
-      idle_(idle_timeout) {
+      idle_(idle_timeout),
+      handback_(std::move(handback)) {
   client_->set_handler(this);
   node_->set_handler(this);
   client_->resume_reading();
@@ -47,17 +48,83 @@ Pump::Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
 Pump::~Pump() {
   // Closing here must not call back into a half-destroyed pump.
   client_->set_handler(nullptr);
-  node_->set_handler(nullptr);
+  if (node_) node_->set_handler(nullptr);
 }
 
 void Pump::close() {
   if (spliced_) return spliced_->close();
   if (result_.reason.empty()) result_.reason = "closed";
   if (!client_->closed()) client_->close();
-  if (!node_->closed()) node_->close();
+  if (node_ && !node_->closed()) node_->close();
+}
+
+void Pump::forward_client_watched() {
+  Handback::ClientScan scan = handback_->scan_client(client_->peek_input());
+  result_.bytes_in += client_->forward_input_to(*node_, scan.pass);
+  if (scan.end) {
+    // Whatever the client sent after its LOGOUT is for no one.
+    client_->drain_input(client_->input_size());
+    releasing_ = true;
+    node_->write(handback_->release_command());
+    if (node_->input_size() > 0) forward_node_releasing();
+    return;
+  }
+  if (node_->output_pending() >= buffer_) {
+    client_->pause_reading();
+    client_paused_ = true;
+  }
+  maybe_quiesce();
+}
+
+void Pump::forward_node_releasing() {
+  Handback::NodeScan scan = handback_->scan_node(node_->peek_input());
+  if (client_->closed()) {
+    node_->drain_input(scan.pass);
+  } else {
+    result_.bytes_out += node_->forward_input_to(*client_, scan.pass);
+  }
+  if (!scan.done) {
+    if (!client_->closed() && client_->output_pending() >= buffer_) {
+      node_->pause_reading();
+      node_paused_ = true;
+    }
+    return;
+  }
+  node_->drain_input(scan.answer_len);
+  release_node(scan.clean && node_->input_size() == 0);
+}
+
+void Pump::release_node(bool clean) {
+  released_ = true;
+  ++closed_;  // the node's side is done with
+  std::unique_ptr<core::Connection> node = std::move(node_);
+  node->set_handler(nullptr);
+  if (clean && !node->closed() && node->output_pending() == 0) {
+    handback_->released(std::move(node));
+  } else {
+    if (!node->closed()) node->close();
+    // Freed on the next turn: we may be inside one of its callbacks.
+    loop_.post([gone = std::shared_ptr<core::Connection>(std::move(node))] {});
+  }
+  if (result_.reason.empty()) result_.reason = "logout";
+  if (!client_->closed()) {
+    client_->write(handback_->farewell());
+    client_->close_after_flush();
+  } else if (!finished_) {
+    finished_ = true;
+    if (done_) done_(result_);
+  }
 }
 
 void Pump::forward(core::Connection& from, core::Connection& to) {
+  if (handback_) {
+    if (&from == client_.get()) {
+      if (!releasing_) return forward_client_watched();
+      from.drain_input(from.input_size());
+      return;
+    }
+    if (releasing_) return forward_node_releasing();
+  }
   std::size_t n = from.forward_input_to(to);
   if (&from == client_.get()) {
     result_.bytes_in += n;
@@ -73,6 +140,10 @@ void Pump::forward(core::Connection& from, core::Connection& to) {
 }
 
 void Pump::on_input(core::Connection& c) noexcept {
+  if (released_) {
+    c.drain_input(c.input_size());
+    return;
+  }
   core::Connection& to = other(c);
   if (to.closed()) return;
   forward(c, to);
@@ -92,10 +163,13 @@ void Pump::maybe_quiesce() {
   // for a bulk transfer, not for a login and a logout. So the first
   // kSpliceAfter bytes go through our buffers; past that, both sides stop
   // being read until every buffer is empty, and then the sockets move.
-  if (!splice_ || quiescing_ || spliced_ || finished_) return;
+  if (!splice_ || quiescing_ || spliced_ || finished_ || releasing_) return;
   if (result_.bytes_in + result_.bytes_out < splice_after_) return;
   if (client_->tls_active() || node_->tls_active()) return;
   if (client_->closed() || node_->closed()) return;
+  // A bulk session: the kernel moves its bytes from here on, and nobody
+  // watches them for the end of the session any more.
+  handback_.reset();
   quiescing_ = true;
   client_->pause_reading();
   node_->pause_reading();
@@ -146,6 +220,7 @@ void Pump::spliced_done(const SplicePump::Totals& t) {
 }
 
 void Pump::on_output_drained(core::Connection& c) noexcept {
+  if (released_) return;
   if (quiescing_) return try_splice();
   // c's output fell below half: read the side that feeds it again.
   core::Connection& from = other(c);
@@ -160,6 +235,28 @@ void Pump::on_output_drained(core::Connection& c) noexcept {
 void Pump::on_closed(core::Connection& c, core::CloseReason reason) noexcept {
   ++closed_;
   if (result_.reason.empty()) result_.reason = side_reason(&c == client_.get(), reason);
+  if (releasing_ && !released_) {
+    // The client may go before the node confirms the release: the node's
+    // answer still decides whether its connection is reused.
+    if (&c == client_.get()) return;
+    // The node went away instead of answering: the client asked to log out,
+    // and it is logged out.
+    released_ = true;
+    node_->set_handler(nullptr);
+    loop_.post([gone = std::shared_ptr<core::Connection>(std::move(node_))] {});
+    if (!client_->closed()) {
+      client_->write(handback_->farewell());
+      client_->close_after_flush();
+      return;
+    }
+  }
+  if (released_) {
+    if (closed_ >= 2 && !finished_) {
+      finished_ = true;
+      if (done_) done_(result_);
+    }
+    return;
+  }
   core::Connection& peer = other(c);
   if (!peer.closed()) {
     // What the closed side said last still reaches the other one.

@@ -11,6 +11,13 @@
 // then it is closed too; `done` runs once, after both are closed, from a
 // callback of the pump's loop: the owner may destroy the Pump only on a later
 // turn of the loop (EventLoop::post), never inside `done`.
+//
+// A Handback (optional) lets a protocol end a session without closing the
+// node connection: it watches the client's bytes for the command that ends
+// the session (IMAP: LOGOUT), sends the node its own command instead
+// (UNAUTHENTICATE), passes on whatever the node still had to say, answers
+// the client itself, and hands the clean node connection back
+// (proxy/imap_handback.hpp). A session that moves to splice gives it up.
 #pragma once
 
 #include <chrono>
@@ -18,11 +25,40 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/connection.hpp"
 #include "proxy/splice_pump.hpp"
 
 namespace postern::proxy {
+
+class Handback {
+ public:
+  virtual ~Handback() = default;
+
+  struct ClientScan {
+    std::size_t pass = 0;     // bytes of the client's input that may go to the node now
+    bool end = false;         // the session's end command follows them...
+    std::size_t end_len = 0;  // ...this long: it is not passed on
+  };
+  // `data`: the client's input not passed on yet, from its first byte.
+  virtual ClientScan scan_client(std::string_view data) = 0;
+  // Sent to the node instead of the end command (once).
+  virtual std::string release_command() = 0;
+
+  struct NodeScan {
+    std::size_t pass = 0;        // bytes of the node's input that go to the client
+    bool done = false;           // the node answered the release command...
+    std::size_t answer_len = 0;  // ...in this many bytes after `pass`...
+    bool clean = false;          // ...and the connection may be reused
+  };
+  // `data`: the node's input not passed on yet, after release_command().
+  virtual NodeScan scan_node(std::string_view data) = 0;
+  // What the client hears last (before its connection closes).
+  virtual std::string farewell() = 0;
+  // The node connection, idle and clean; no handler set.
+  virtual void released(std::unique_ptr<core::Connection> node) = 0;
+};
 
 class Pump final : public core::Connection::Handler {
  public:
@@ -40,11 +76,14 @@ class Pump final : public core::Connection::Handler {
   // side uses TLS and the session has moved `splice_after` bytes (a bulk
   // transfer, not a login), both sides pause until nothing is buffered
   // either way and the sockets move to a SplicePump (the kernel moves the
-  // bytes; we only watch).
+  // bytes; we only watch). With `handback`, the client's bytes (from the
+  // first one in its input, a command boundary) are watched for the end of
+  // the session until a splice.
   Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
        std::unique_ptr<core::Connection> node, std::size_t buffer, bool splice,
        std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done,
-       std::uint64_t splice_after = 256 * 1024);
+       std::uint64_t splice_after = kSpliceAfter, std::unique_ptr<Handback> handback = nullptr);
+  static constexpr std::uint64_t kSpliceAfter = 256 * 1024;
   Pump(const Pump&) = delete;
   Pump& operator=(const Pump&) = delete;
   ~Pump() override;
@@ -65,6 +104,9 @@ class Pump final : public core::Connection::Handler {
   void try_splice();
   void spliced_done(const SplicePump::Totals& t);
   core::Connection& other(core::Connection& c) { return &c == client_.get() ? *node_ : *client_; }
+  void forward_client_watched();
+  void forward_node_releasing();
+  void release_node(bool clean);
 
   core::EventLoop& loop_;
   std::unique_ptr<core::Connection> client_;
@@ -81,6 +123,9 @@ class Pump final : public core::Connection::Handler {
   bool quiescing_ = false;  // reading paused on both sides until the buffers are empty
   std::chrono::milliseconds idle_;
   std::unique_ptr<SplicePump> spliced_;  // the fast path, once taken
+  std::unique_ptr<Handback> handback_;
+  bool releasing_ = false;  // the node was sent the release command
+  bool released_ = false;   // node_ was handed back (or closed at the end of a release)
 };
 
 }  // namespace postern::proxy

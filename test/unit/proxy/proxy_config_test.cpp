@@ -129,6 +129,21 @@ TEST_CASE("proxy config: defaults") {
   // Without "smtp", the directory's primary domain is the one local domain.
   CHECK(c.smtp.local_domains == std::set<std::string>{"example.com"});
   CHECK(c.smtp.max_message_size == 50ull * 1024 * 1024);
+  CHECK(c.node_pool_max_idle == 16);
+  CHECK(c.node_pool_idle_timeout == 10s);
+}
+
+TEST_CASE("proxy config: the node pool") {
+  TempConfig f(config_with(R"("proxy": {"node_pool": {"max_idle": 0, "idle_timeout": 2.5}})"));
+  auto c = load_proxy_config(f.path.string());
+  CHECK(c.node_pool_max_idle == 0);
+  CHECK(c.node_pool_idle_timeout == 2500ms);
+  CHECK(error_has(config_with(R"("proxy": {"node_pool": {"max_idle": -1}})"),
+                  "proxy.node_pool.max_idle"));
+  CHECK(error_has(config_with(R"("proxy": {"node_pool": {"idle_timeout": 0}})"),
+                  "proxy.node_pool.idle_timeout"));
+  CHECK(error_has(config_with(R"("proxy": {"node_pool": {"size": 3}})"),
+                  "proxy.node_pool.size: unknown key"));
 }
 
 TEST_CASE("proxy config: errors name the file, the key and what was expected") {

@@ -26,6 +26,7 @@
 
 #include "core/connection.hpp"
 #include "core/event_loop.hpp"
+#include "proxy/imap_handback.hpp"
 #include "proxy/pump.hpp"
 
 namespace postern::proxy {
@@ -139,7 +140,10 @@ struct RigOptions {
   std::size_t buffer = kBuffer;
   std::uint64_t splice_after = 64 * 1024;
   int client_kernel_buffer = 0;  // TCP: SO_RCVBUF / SO_SNDBUF of the client's socket pair
+  bool imap_handback = false;    // an ImapHandback with kToken
 };
+
+constexpr const char* kToken = "0123456789abcdef0123456789abcdef";
 
 class PumpRig {
  public:
@@ -162,15 +166,25 @@ class PumpRig {
       auto node = std::make_unique<core::Connection>(loop(), nx, core::PeerAddress{}, co, nullptr);
       client_conn_ = client.get();
       node_conn_ = node.get();
+      std::unique_ptr<Handback> handback;
+      if (o.imap_handback) {
+        handback = std::make_unique<ImapHandback>(kToken, [this](auto c) {
+          released_conn_ = std::move(c);
+          released_ = true;
+        });
+      }
       pump_ = std::make_unique<Pump>(
           loop(), std::move(client), std::move(node), o.buffer, o.splice, o.idle,
-          [this](const Pump::Result& r) { on_done(r); }, o.splice_after);
+          [this](const Pump::Result& r) { on_done(r); }, o.splice_after, std::move(handback));
     });
   }
   PumpRig(const PumpRig&) = delete;
   PumpRig& operator=(const PumpRig&) = delete;
   ~PumpRig() {
-    on_loop([this] { pump_.reset(); });
+    on_loop([this] {
+      pump_.reset();
+      released_conn_.reset();
+    });
     close_peer(client_peer_);
     close_peer(node_peer_);
   }
@@ -200,6 +214,11 @@ class PumpRig {
       }
     });
     return result.get();
+  }
+
+  // The node connection the handback gave back (still open), if any.
+  bool released() {
+    return on_loop([this] { return released_ && released_conn_ && !released_conn_->closed(); });
   }
 
   Pump::Result progress() {
@@ -269,7 +288,9 @@ class PumpRig {
   std::thread::id loop_thread_;
   int client_peer_ = -1;
   int node_peer_ = -1;
-  std::unique_ptr<Pump> pump_;       // touched on the loop thread only
+  std::unique_ptr<Pump> pump_;  // touched on the loop thread only
+  std::unique_ptr<core::Connection> released_conn_;
+  bool released_ = false;
   core::Connection* client_conn_{};  // owned by pump_
   core::Connection* node_conn_{};
   std::mutex mutex_;
@@ -532,6 +553,104 @@ TEST_CASE("pump: a spliced session where nobody sends ends at the idle timeout")
   bool eof = false;
   CHECK(recv_to_eof(rig.client_peer(), &eof).empty());
   CHECK(eof);
+}
+
+}  // namespace
+}  // namespace postern::proxy
+
+namespace postern::proxy {
+namespace {
+
+// One line (through its LF) from a blocking socket, or what came before EOF.
+std::string recv_line(int fd) {
+  std::string out;
+  char c = 0;
+  while (::recv(fd, &c, 1, 0) == 1) {
+    out.push_back(c);
+    if (c == '\n') break;
+  }
+  return out;
+}
+
+// The tag of the proxy's "<tag> UNAUTHENTICATE <token>" line.
+std::string release_tag(const std::string& line) {
+  auto sp = line.find(' ');
+  REQUIRE(sp != std::string::npos);
+  CHECK(line.substr(sp) == std::string(" UNAUTHENTICATE ") + kToken + "\r\n");
+  return line.substr(0, sp);
+}
+
+TEST_CASE("pump handback: a LOGOUT returns the node connection once the node confirms") {
+  PumpRig rig({.imap_handback = true});
+  REQUIRE(send_all(rig.client_peer(), "a NOOP\r\nb LOGOUT\r\nc NOOP\r\n"));
+  CHECK(recv_line(rig.node_peer()) == "a NOOP\r\n");
+  const std::string tag = release_tag(recv_line(rig.node_peer()));
+  // What the node still owed the client reaches it first; the node's answer
+  // to the release does not.
+  REQUIRE(send_all(rig.node_peer(), "* 3 EXISTS\r\na OK NOOP done\r\n"));
+  REQUIRE(send_all(rig.node_peer(), tag + " OK Unauthenticated.\r\n"));
+  bool eof = false;
+  CHECK(recv_to_eof(rig.client_peer(), &eof) ==
+        "* 3 EXISTS\r\na OK NOOP done\r\n* BYE Logging out.\r\nb OK Logout completed.\r\n");
+  CHECK(eof);
+  REQUIRE(rig.wait_done(2s));
+  CHECK(rig.result().reason == "logout");
+  CHECK(rig.released());
+  // The node's end is still open, and heard nothing after the release (the
+  // client's "c NOOP" after its LOGOUT went nowhere).
+  timeval tv{0, 200'000};
+  ::setsockopt(rig.node_peer(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char byte = 0;
+  CHECK(::recv(rig.node_peer(), &byte, 1, 0) < 0);
+}
+
+TEST_CASE("pump handback: the answer split anywhere is still found") {
+  for (std::size_t cut : {1u, 5u, 12u, 25u, 30u}) {
+    CAPTURE(cut);
+    PumpRig rig({.imap_handback = true});
+    REQUIRE(send_all(rig.client_peer(), "z LOGOUT\r\n"));
+    const std::string tag = release_tag(recv_line(rig.node_peer()));
+    const std::string answer = "* OK still here\r\n" + tag + " OK done\r\n";
+    REQUIRE(send_all(rig.node_peer(), answer.substr(0, std::min(cut, answer.size()))));
+    std::this_thread::sleep_for(20ms);
+    REQUIRE(send_all(rig.node_peer(), answer.substr(std::min(cut, answer.size()))));
+    bool eof = false;
+    CHECK(recv_to_eof(rig.client_peer(), &eof) ==
+          "* OK still here\r\n* BYE Logging out.\r\nz OK Logout completed.\r\n");
+    REQUIRE(rig.wait_done(2s));
+    CHECK(rig.released());
+  }
+}
+
+TEST_CASE("pump handback: a refusal or bytes after the answer close the node connection") {
+  for (const char* after : {" NO not now\r\n", " OK done\r\n* 1 EXISTS\r\n"}) {
+    CAPTURE(after);
+    PumpRig rig({.imap_handback = true});
+    REQUIRE(send_all(rig.client_peer(), "q LOGOUT\r\n"));
+    const std::string tag = release_tag(recv_line(rig.node_peer()));
+    REQUIRE(send_all(rig.node_peer(), tag + after));
+    bool eof = false;
+    CHECK(recv_to_eof(rig.client_peer(), &eof) ==
+          "* BYE Logging out.\r\nq OK Logout completed.\r\n");
+    REQUIRE(rig.wait_done(2s));
+    CHECK_FALSE(rig.released());
+    CHECK(recv_to_eof(rig.node_peer(), &eof).empty());
+    CHECK(eof);
+  }
+}
+
+TEST_CASE("pump handback: a LOGOUT inside a literal passes to the node as data") {
+  PumpRig rig({.imap_handback = true});
+  const std::string append = "a APPEND INBOX {10+}\r\nb LOGOUT\r\n\r\n";
+  REQUIRE(send_all(rig.client_peer(), append));
+  CHECK(recv_exact(rig.node_peer(), append.size()) == append);
+  // The node closing ends the session as without a handback.
+  rig.hang_up_node();
+  bool eof = false;
+  recv_to_eof(rig.client_peer(), &eof);
+  CHECK(eof);
+  REQUIRE(rig.wait_done(2s));
+  CHECK(rig.result().reason == "node_closed");
 }
 
 }  // namespace

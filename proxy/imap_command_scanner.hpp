@@ -1,0 +1,87 @@
+// Follows the commands an IMAP client sends after its login, through the
+// proxy's pump, to find a LOGOUT at a command boundary (issue 5: the node
+// connection then goes back to the pool instead of closing).
+//
+// It knows only what framing needs: lines end at LF, and a line ending in a
+// literal announcement ({n}, {n+}, ~{n}) is followed by n bytes that are
+// data, after which the same command goes on. Literal bytes are skipped by
+// count, never looked at, so an APPEND costs nothing here.
+//
+// The caller presents the bytes not yet passed on, from the first, each
+// time more arrive. scan() says how many may go to the node now; a short
+// incomplete line at a command's start (it may still become a LOGOUT) is
+// held back until its end arrives, and presented again. Bytes it lets go are
+// never seen again.
+//
+// A client that makes the count wrong (a synchronising literal the node
+// refused, so the client never sent its bytes) only delays the scanner: it
+// then misses a LOGOUT or sees one inside data, and in both cases the proxy
+// does not reuse the node connection (the node's answer to UNAUTHENTICATE
+// never comes in the expected form); nothing reaches another session.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace postern::proxy {
+
+class ImapCommandScanner {
+ public:
+  // The longest line looked at as a possible LOGOUT ("<tag> LOGOUT\r\n").
+  static constexpr std::size_t kMaxLogoutLine = 80;
+
+  struct Result {
+    std::size_t pass = 0;        // bytes from the start of the data that may go on
+    bool logout = false;         // a LOGOUT command line starts at `pass`
+    std::size_t logout_len = 0;  // its length, LF included
+    std::string tag;             // its tag
+  };
+
+  Result scan(std::string_view data);
+
+  // The scanner could not follow (a literal size out of range): it finds no
+  // LOGOUT any more and passes everything.
+  bool lost() const { return mode_ == Mode::Lost; }
+
+ private:
+  enum class Mode { CommandStart, InLine, InLiteral, Lost };
+  // The line whose content (before LF; CR included) ends with `tail_` + `end`
+  // announced a literal: its length, or -1; -2 when the size is unusable.
+  std::int64_t literal_at_end(std::string_view end) const;
+  void end_of_line(std::string_view last_part);
+
+  Mode mode_ = Mode::CommandStart;
+  std::uint64_t literal_left_ = 0;
+  std::string tail_;  // the last bytes of the current line (literal announcement)
+};
+
+// Finds the node's answer to the proxy's UNAUTHENTICATE (tagged `tag`, a
+// secret of the session) in what the node sends after it: everything before
+// the answer line belongs to the client; the answer does not. The caller
+// presents the bytes not passed yet, as for ImapCommandScanner; the end of
+// the data that may be the start of the answer line is held back.
+class ImapAnswerScanner {
+ public:
+  explicit ImapAnswerScanner(std::string tag) : marker_(std::move(tag) + " ") {}
+
+  struct Result {
+    std::size_t pass = 0;        // bytes for the client
+    bool done = false;           // the answer line follows at `pass`...
+    std::size_t answer_len = 0;  // ...this long, LF included
+    bool ok = false;             // it said OK
+    bool last = false;           // and nothing followed it
+  };
+  Result scan(std::string_view data);
+
+ private:
+  std::string marker_;
+  bool line_start_ = true;  // the next byte starts a line (as far as we know)
+};
+
+// "<tag> LOGOUT" (any case), with the line's CRLF or LF stripped: its tag.
+bool is_logout_line(std::string_view line, std::string* tag);
+
+}  // namespace postern::proxy

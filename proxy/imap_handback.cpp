@@ -1,0 +1,67 @@
+#include "proxy/imap_handback.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace postern::proxy {
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
+    throw std::runtime_error("RAND_bytes failed");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (unsigned char c : raw) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+ImapHandback::ImapHandback(std::string token, Released released)
+    // The token is already a secret of this session that the client never
+    // sees: half of it makes a tag as unguessable, for one call less to the
+    // random generator per login.
+    : token_(std::move(token)),
+      tag_("R" + token_.substr(0, std::min<std::size_t>(token_.size(), 24))),
+      answer_(tag_),
+      released_(std::move(released)) {}
+
+Handback::ClientScan ImapHandback::scan_client(std::string_view data) {
+  ImapCommandScanner::Result r = scanner_.scan(data);
+  ClientScan out;
+  out.pass = r.pass;
+  out.end = r.logout;
+  out.end_len = r.logout_len;
+  if (r.logout) client_tag_ = std::move(r.tag);
+  return out;
+}
+
+std::string ImapHandback::release_command() {
+  return fmt::format("{} UNAUTHENTICATE {}\r\n", tag_, token_);
+}
+
+Handback::NodeScan ImapHandback::scan_node(std::string_view data) {
+  ImapAnswerScanner::Result r = answer_.scan(data);
+  NodeScan out;
+  out.pass = r.pass;
+  out.done = r.done;
+  out.answer_len = r.answer_len;
+  out.clean = r.ok && r.last;
+  return out;
+}
+
+std::string ImapHandback::farewell() {
+  return fmt::format("* BYE Logging out.\r\n{} OK Logout completed.\r\n", client_tag_);
+}
+
+void ImapHandback::released(std::unique_ptr<core::Connection> node) {
+  if (released_) released_(std::move(node));
+}
+
+}  // namespace postern::proxy

@@ -1,0 +1,114 @@
+#include "proxy/node_pool.hpp"
+
+#include <algorithm>
+
+#include "core/log.hpp"
+
+namespace postern::proxy {
+
+class NodePool::Entry final : public core::Connection::Handler {
+ public:
+  Entry(NodePool& pool, std::string k, std::unique_ptr<core::Connection> c)
+      : pool_(pool), key(std::move(k)), conn(std::move(c)) {
+    conn->set_handler(this);
+  }
+  ~Entry() override {
+    if (conn) conn->set_handler(nullptr);
+  }
+
+  // Anything from an idle node (a BYE before it stops, a stray response):
+  // the connection is no longer known to be clean.
+  void on_input(core::Connection&) noexcept override { pool_.drop(this); }
+  void on_closed(core::Connection&, core::CloseReason) noexcept override { pool_.drop(this); }
+
+  NodePool& pool_;
+  std::string key;
+  std::unique_ptr<core::Connection> conn;
+};
+
+NodePool::NodePool(core::EventLoop& loop, core::Counter& reused, core::Counter& kept,
+                   core::Gauge& idle)
+    : loop_(loop), reused_(reused), kept_(kept), idle_(idle) {}
+
+NodePool::~NodePool() {
+  clear();
+}
+
+std::unique_ptr<core::Connection> NodePool::take(const std::string& key) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return nullptr;
+  auto& list = it->second;
+  while (!list.empty()) {
+    std::unique_ptr<Entry> e = std::move(list.back());
+    list.pop_back();
+    --count_;
+    idle_.add(-1);
+    std::unique_ptr<core::Connection> c = std::move(e->conn);
+    c->set_handler(nullptr);
+    if (c->closed() || c->input_size() > 0) continue;
+    reused_.inc();
+    return c;
+  }
+  return nullptr;
+}
+
+void NodePool::put(const std::string& key, std::unique_ptr<core::Connection> c,
+                   std::size_t max_idle, std::chrono::milliseconds idle_timeout) {
+  if (!c || c->closed() || c->input_size() > 0 || c->output_pending() > 0) return;
+  auto& list = by_key_[key];
+  if (list.size() >= max_idle) {
+    c->set_handler(nullptr);
+    c->close();
+    return;
+  }
+  c->set_idle_timeout(idle_timeout);
+  c->resume_reading();
+  list.push_back(std::make_unique<Entry>(*this, key, std::move(c)));
+  ++count_;
+  kept_.inc();
+  idle_.add(1);
+}
+
+void NodePool::drop(Entry* e) {
+  auto it = by_key_.find(e->key);
+  if (it == by_key_.end()) return;
+  auto& list = it->second;
+  auto pos = std::find_if(list.begin(), list.end(), [e](const auto& p) { return p.get() == e; });
+  if (pos == list.end()) return;
+  std::shared_ptr<Entry> gone(std::move(*pos));
+  list.erase(pos);
+  --count_;
+  idle_.add(-1);
+  gone->conn->set_handler(nullptr);
+  if (!gone->conn->closed()) gone->conn->close();
+  // Freed on the next turn: we are inside one of its connection's callbacks.
+  loop_.post([gone] {});
+}
+
+void NodePool::clear() {
+  for (auto& [key, list] : by_key_) {
+    for (auto& e : list) {
+      e->conn->set_handler(nullptr);
+      e->conn->close();
+      idle_.add(-1);
+    }
+  }
+  by_key_.clear();
+  count_ = 0;
+}
+
+NodePools::NodePools(core::MetricsRegistry& r)
+    : reused_(r.counter("postern_proxy_node_connections_reused_total",
+                        "Logins handed to a kept (logged-out) node connection")),
+      kept_(r.counter("postern_proxy_node_connections_kept_total",
+                      "Node connections kept for reuse after a LOGOUT")),
+      idle_(r.gauge("postern_proxy_node_connections_idle", "Kept node connections now")) {}
+
+NodePool& NodePools::of(core::EventLoop& loop) {
+  std::lock_guard guard(mutex_);
+  auto& p = by_loop_[&loop];
+  if (!p) p = std::make_unique<NodePool>(loop, reused_, kept_, idle_);
+  return *p;
+}
+
+}  // namespace postern::proxy
