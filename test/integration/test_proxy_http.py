@@ -85,22 +85,6 @@ class Browser:
         self.conn.close()
 
 
-def wait_new_log(fixture, offset, pattern, timeout=10):
-    """The first line matching `pattern` that `fixture` (a Node or a Proxy)
-    logged past `offset` (len(fixture.log()) taken before the request): a
-    line an earlier test left in the log never answers for this one."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in fixture.log()[offset:].splitlines():
-            if rx.search(line):
-                return line
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no new log line matching {pattern!r} within {timeout}s:\n"
-                                 f"{fixture.log()[offset:]}")
-        time.sleep(0.05)
-
-
 def login_body(user, password):
     return json.dumps({"user": user, "password": password})
 
@@ -425,8 +409,8 @@ class ProxyHttpTest(unittest.TestCase):
                                "X-Forwarded-For": "203.0.113.66", "X-Real-IP": "203.0.113.66"})
         self.assertEqual(r.status, 200)
         # This login's line, not one an earlier test left in the log.
-        line = wait_new_log(self.node1, offset,
-                            r"event=webmail_login .*user=alice@example\.com .*ok=1")
+        line = self.node1.wait_log(r"event=webmail_login .*user=alice@example\.com .*ok=1",
+                                   since=offset)
         self.assertIn("client=127.0.0.1 ", line)
         self.assertNotIn("203.0.113.66", line)
 

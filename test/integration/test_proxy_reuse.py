@@ -31,21 +31,6 @@ def metric(text, name):
     return int(m.group(1)) if m else 0
 
 
-def wait_new(component, start, pattern, timeout=10):
-    """The first line matching `pattern` that `component` logged after
-    `start` (a length of its log): each test looks only at its own lines."""
-    rx = re.compile(pattern)
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in component.log()[start:].splitlines():
-            if rx.search(line):
-                return line
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no new log line matching {pattern!r}:\n"
-                                 f"{component.log()[start:]}")
-        time.sleep(0.05)
-
-
 def read_until_tag(f, tag, seen):
     while True:
         line = f.readline()
@@ -85,10 +70,10 @@ class KeptNodeConnectionsTest(unittest.TestCase):
         self.nlog = len(self.node.log())
 
     def proxy_line(self, pattern):
-        return wait_new(self.proxy, self.plog, pattern)
+        return self.proxy.wait_log(pattern, since=self.plog)
 
     def node_line(self, pattern):
-        return wait_new(self.node, self.nlog, pattern)
+        return self.node.wait_log(pattern, since=self.nlog)
 
     def reused(self):
         return metric(self.proxy.metrics(), "postern_proxy_node_connections_reused_total")
@@ -191,7 +176,7 @@ class KeptNodeConnectionsTest(unittest.TestCase):
             start = len(self.proxy.log())
             self.proxy.update_proxy({"node_pool": {"max_idle": 4, "idle_timeout": 30}})
             self.proxy.sighup()
-            wait_new(self.proxy, start, r"reload .*ok=1")
+            self.proxy.wait_log(r"reload .*ok=1", since=start)
 
     def test_a_kept_connection_survives_a_node_restart_unnoticed(self):
         a = login(self.port, "alice")

@@ -285,18 +285,20 @@ class Proxy:
         rx = re.compile(pattern)
         return [line for line in lines if rx.search(line)]
 
-    def wait_log(self, pattern, timeout=10):
-        """The first log line matching the regex `pattern`; raises AssertionError
-        with the log when none appears within `timeout` seconds."""
+    def wait_log(self, pattern, timeout=10, since=0):
+        """The first log line matching the regex `pattern` (in the log after
+        its first `since` characters: a length of log() taken earlier, so a
+        test sees only its own lines); raises AssertionError with the log
+        when none appears within `timeout` seconds."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
-            for line in self.log().splitlines():
+            for line in self.log()[since:].splitlines():
                 if rx.search(line):
                     return line
             if time.monotonic() > deadline:
                 raise AssertionError(f"no log line matching {pattern!r} within {timeout}s:\n"
-                                     f"{self.log()}")
+                                     f"{self.log()[since:]}")
             time.sleep(0.05)
 
     # -- clients ---------------------------------------------------------------
