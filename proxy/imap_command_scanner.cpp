@@ -22,17 +22,31 @@ bool tag_char(char c) {
 
 }  // namespace
 
-bool is_logout_line(std::string_view line, std::string* tag) {
+namespace {
+
+std::string_view strip_eol(std::string_view line) {
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+// "<tag> <name>" and nothing else (name in any case).
+bool is_command_line(std::string_view line, std::string_view name, std::string* tag) {
+  line = strip_eol(line);
   auto sp = line.find(' ');
   if (sp == 0 || sp == std::string_view::npos) return false;
   std::string_view t = line.substr(0, sp);
-  std::string_view name = line.substr(sp + 1);
-  if (name.size() != 6 || strncasecmp(name.data(), "LOGOUT", 6) != 0) return false;
+  std::string_view n = line.substr(sp + 1);
+  if (n.size() != name.size() || strncasecmp(n.data(), name.data(), name.size()) != 0) return false;
   if (!std::all_of(t.begin(), t.end(), tag_char)) return false;
   if (tag != nullptr) *tag = std::string(t);
   return true;
+}
+
+}  // namespace
+
+bool is_logout_line(std::string_view line, std::string* tag) {
+  return is_command_line(line, "LOGOUT", tag);
 }
 
 std::int64_t ImapCommandScanner::literal_at_end(std::string_view end) const {
@@ -45,7 +59,8 @@ std::int64_t ImapCommandScanner::literal_at_end(std::string_view end) const {
   if (!v.empty() && v.back() == '\r') v.remove_suffix(1);
   if (v.empty() || v.back() != '}') return -1;
   v.remove_suffix(1);
-  if (!v.empty() && v.back() == '+') v.remove_suffix(1);
+  const bool nonsync = !v.empty() && v.back() == '+';
+  if (nonsync) v.remove_suffix(1);
   std::size_t digits = 0;
   while (digits < v.size() && v[v.size() - 1 - digits] >= '0' && v[v.size() - 1 - digits] <= '9')
     ++digits;
@@ -54,6 +69,10 @@ std::int64_t ImapCommandScanner::literal_at_end(std::string_view end) const {
   // the start of): we cannot follow this client any more.
   if (digits > 18) return -2;
   if (digits == v.size() || v[v.size() - 1 - digits] != '{') return -1;
+  // A synchronising literal is sent only after the node's "+": when the
+  // node answers BAD or NO instead, the client never sends it, and counting
+  // its bytes would misread what follows. Only LITERAL+ can be followed.
+  if (!nonsync) return -3;
   std::int64_t n = 0;
   for (char c : v.substr(v.size() - digits)) n = n * 10 + (c - '0');
   return n;
@@ -62,7 +81,7 @@ std::int64_t ImapCommandScanner::literal_at_end(std::string_view end) const {
 void ImapCommandScanner::end_of_line(std::string_view last_part) {
   const std::int64_t n = literal_at_end(last_part);
   tail_.clear();
-  if (n == -2) {
+  if (n == -2 || n == -3) {
     mode_ = Mode::Lost;
   } else if (n > 0) {
     mode_ = Mode::InLiteral;
@@ -111,7 +130,8 @@ ImapCommandScanner::Result ImapCommandScanner::scan(std::string_view data) {
           // Too long to be a LOGOUT: an ordinary line. Otherwise wait for
           // the rest of it.
           if (look == kMaxLogoutLine) {
-            mode_ = Mode::InLine;
+            // Not the DONE that ends an IDLE either: lost.
+            mode_ = idle_ ? Mode::Lost : Mode::InLine;
             break;
           }
           r.pass = i;
@@ -119,12 +139,24 @@ ImapCommandScanner::Result ImapCommandScanner::scan(std::string_view data) {
         }
         const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
         std::string_view line = data.substr(i, end + 1 - i);
+        if (idle_) {
+          // The line that ends an IDLE. A LOGOUT here would end the IDLE
+          // (with a BAD), not the session: anything but DONE is lost.
+          idle_ = false;
+          if (strip_eol(line).size() != 4 || strncasecmp(line.data(), "DONE", 4) != 0) {
+            mode_ = Mode::Lost;
+            break;
+          }
+          i = end + 1;
+          break;
+        }
         if (is_logout_line(line, &r.tag)) {
           r.pass = i;
           r.logout = true;
           r.logout_len = line.size();
           return r;
         }
+        if (is_command_line(line, "IDLE", nullptr)) idle_ = true;
         end_of_line(line.substr(0, line.size() - 1));
         i = end + 1;
         break;

@@ -13,11 +13,12 @@
 // held back until its end arrives, and presented again. Bytes it lets go are
 // never seen again.
 //
-// A client that makes the count wrong (a synchronising literal the node
-// refused, so the client never sent its bytes) only delays the scanner: it
-// then misses a LOGOUT or sees one inside data, and in both cases the proxy
-// does not reuse the node connection (the node's answer to UNAUTHENTICATE
-// never comes in the expected form); nothing reaches another session.
+// What it cannot follow for sure, it gives up on (lost(): no LOGOUT is
+// found any more, the session ends by closing the node connection): a
+// synchronising literal ({n}), which the client sends only if the node says
+// "+" (after a BAD or NO it never comes, and counting it would misread what
+// follows), a literal size out of range, and an IDLE ended by anything but
+// DONE.
 #pragma once
 
 #include <cstddef>
@@ -54,6 +55,7 @@ class ImapCommandScanner {
   void end_of_line(std::string_view last_part);
 
   Mode mode_ = Mode::CommandStart;
+  bool idle_ = false;  // an IDLE is running: the next line must be DONE
   std::uint64_t literal_left_ = 0;
   std::string tail_;  // the last bytes of the current line (literal announcement)
 };

@@ -54,13 +54,17 @@ std::unique_ptr<core::Connection> NodePool::take(const std::string& key) {
 
 void NodePool::put(const std::string& key, std::unique_ptr<core::Connection> c,
                    std::size_t max_idle, std::chrono::milliseconds idle_timeout) {
-  if (!c || c->closed() || c->input_size() > 0 || c->output_pending() > 0) return;
+  auto discard = [this](std::unique_ptr<core::Connection> gone) {
+    if (!gone) return;
+    gone->set_handler(nullptr);
+    if (!gone->closed()) gone->close();
+    // Freed on the next turn: we may be inside one of its callbacks.
+    loop_.post([g = std::shared_ptr<core::Connection>(std::move(gone))] {});
+  };
+  if (!c || c->closed() || c->input_size() > 0 || c->output_pending() > 0)
+    return discard(std::move(c));
   auto& list = by_key_[key];
-  if (list.size() >= max_idle) {
-    c->set_handler(nullptr);
-    c->close();
-    return;
-  }
+  if (list.size() >= max_idle) return discard(std::move(c));
   c->set_idle_timeout(idle_timeout);
   c->resume_reading();
   list.push_back(std::make_unique<Entry>(*this, key, std::move(c)));

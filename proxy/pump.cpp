@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace postern::proxy {
 
 namespace {
@@ -62,9 +64,12 @@ void Pump::forward_client_watched() {
   Handback::ClientScan scan = handback_->scan_client(client_->peek_input());
   result_.bytes_in += client_->forward_input_to(*node_, scan.pass);
   if (scan.end) {
+    result_.bytes_in += scan.end_len;
     // Whatever the client sent after its LOGOUT is for no one.
     client_->drain_input(client_->input_size());
     releasing_ = true;
+    // A node that does not answer within this ends the session.
+    node_->set_idle_timeout(std::min(idle_, kReleaseTimeout));
     node_->write(handback_->release_command());
     if (node_->input_size() > 0) forward_node_releasing();
     return;
@@ -108,7 +113,9 @@ void Pump::release_node(bool clean) {
   }
   if (result_.reason.empty()) result_.reason = "logout";
   if (!client_->closed()) {
-    client_->write(handback_->farewell());
+    const std::string bye = handback_->farewell();
+    result_.bytes_out += bye.size();
+    client_->write(bye);
     client_->close_after_flush();
   } else if (!finished_) {
     finished_ = true;
@@ -144,6 +151,9 @@ void Pump::on_input(core::Connection& c) noexcept {
     c.drain_input(c.input_size());
     return;
   }
+  // The node's answer to the release decides, whether or not the client is
+  // still there to hear the rest.
+  if (releasing_ && &c == node_.get()) return forward_node_releasing();
   core::Connection& to = other(c);
   if (to.closed()) return;
   forward(c, to);
@@ -237,15 +247,25 @@ void Pump::on_closed(core::Connection& c, core::CloseReason reason) noexcept {
   if (result_.reason.empty()) result_.reason = side_reason(&c == client_.get(), reason);
   if (releasing_ && !released_) {
     // The client may go before the node confirms the release: the node's
-    // answer still decides whether its connection is reused.
-    if (&c == client_.get()) return;
+    // answer still decides whether its connection is reused, so the node is
+    // read again if the client's full output had paused it.
+    if (&c == client_.get()) {
+      if (node_paused_) {
+        node_paused_ = false;
+        node_->resume_reading();
+      }
+      if (node_->input_size() > 0) forward_node_releasing();
+      return;
+    }
     // The node went away instead of answering: the client asked to log out,
     // and it is logged out.
     released_ = true;
     node_->set_handler(nullptr);
     loop_.post([gone = std::shared_ptr<core::Connection>(std::move(node_))] {});
     if (!client_->closed()) {
-      client_->write(handback_->farewell());
+      const std::string bye = handback_->farewell();
+      result_.bytes_out += bye.size();
+      client_->write(bye);
       client_->close_after_flush();
       return;
     }

@@ -84,6 +84,8 @@ class Pump final : public core::Connection::Handler {
        std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done,
        std::uint64_t splice_after = kSpliceAfter, std::unique_ptr<Handback> handback = nullptr);
   static constexpr std::uint64_t kSpliceAfter = 256 * 1024;
+  // How long the node may take to answer a handback's release command.
+  static constexpr std::chrono::milliseconds kReleaseTimeout{10'000};
   Pump(const Pump&) = delete;
   Pump& operator=(const Pump&) = delete;
   ~Pump() override;

@@ -156,8 +156,16 @@ void Session::cmd_unauthenticate(Command& c) {
         CRYPTO_memcmp(c.args[0].text.data(), reuse_token_.data(), reuse_token_.size()) == 0;
     if (!match) return reject(c.tag, "UNAUTHENTICATE is not available on this session.");
   }
+  const bool for_proxy = !reuse_token_.empty();
   log_logout("unauthenticate");
   forget_user();
+  if (for_proxy) {
+    // The proxy gives the connection to another client next, and bounds
+    // each client's failures itself: one user's mistakes must not count
+    // against the next.
+    failed_logins_ = 0;
+    bad_commands_ = 0;
+  }
   complete(c.tag, "OK", "Unauthenticate completed.");
 }
 
@@ -183,8 +191,9 @@ void Session::forget_user() {
   forwarded_port_.clear();
   std::fill(reuse_token_.begin(), reuse_token_.end(), '\0');
   reuse_token_.clear();
-  // failed_logins_ and bad_commands_ stay: the connection's bounds hold
-  // whoever uses it.
+  // failed_logins_ and bad_commands_ stay for a direct client (the
+  // connection's bounds hold whoever uses it); cmd_unauthenticate resets
+  // them for the proxy.
   commands_ = 0;
   fetched_bytes_ = 0;
   appended_ = 0;

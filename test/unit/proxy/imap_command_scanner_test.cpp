@@ -93,9 +93,9 @@ TEST_CASE("imap command scanner: a LOGOUT inside a literal is data") {
     CHECK(o.tag == "a3");
     CHECK(o.passed == append);
   });
-  // Synchronising and binary literals count the same; two literals in one
-  // command; the command goes on after each.
-  const std::string two = "a5 LOGIN {9}\r\nq LOGOUT\n ~{11}\r\nr LOGOUT\r\n tail\r\n";
+  // Binary literals count the same; two literals in one command; the
+  // command goes on after each.
+  const std::string two = "a5 LOGIN {9+}\r\nq LOGOUT\n ~{11+}\r\nr LOGOUT\r\n tail\r\n";
   each_split(two + "a6 logout\n", [&](const Outcome& o) {
     CHECK(o.logout);
     CHECK(o.tag == "a6");
@@ -120,9 +120,29 @@ TEST_CASE("imap command scanner: an incomplete short line waits, a long one goes
   r = t.scan(long_line);
   CHECK(r.pass == long_line.size());
   // The end of that line and then a LOGOUT.
-  r = t.scan(" {3}\r\nabc\r\nb LOGOUT\r\n");
+  r = t.scan(" {3+}\r\nabc\r\nb LOGOUT\r\n");
   CHECK(r.logout);
-  CHECK(r.pass == 11);
+  CHECK(r.pass == 12);
+}
+
+TEST_CASE("imap command scanner: a synchronising literal cannot be followed") {
+  // The node may refuse it (BAD, NO [TOOBIG]) and the client then never
+  // sends its bytes: what follows cannot be framed for sure.
+  ImapCommandScanner s;
+  auto r = s.scan("a1 FOO ) {30}\r\nb LOGOUT\r\n");
+  CHECK_FALSE(r.logout);
+  CHECK(s.lost());
+}
+
+TEST_CASE("imap command scanner: a LOGOUT instead of DONE does not end an IDLE's session") {
+  ImapCommandScanner s;
+  auto r = s.scan("a1 IDLE\r\nb LOGOUT\r\n");
+  CHECK_FALSE(r.logout);
+  CHECK(s.lost());
+  ImapCommandScanner t;
+  r = t.scan("a1 IDLE\r\ndone\r\nb LOGOUT\r\n");
+  CHECK(r.logout);
+  CHECK(r.tag == "b");
 }
 
 TEST_CASE("imap command scanner: IDLE's DONE and other lines are not LOGOUT") {
@@ -135,10 +155,10 @@ TEST_CASE("imap command scanner: IDLE's DONE and other lines are not LOGOUT") {
 
 TEST_CASE("imap command scanner: a literal size it cannot use stops the search") {
   ImapCommandScanner s;
-  auto r = s.scan("a1 APPEND INBOX {99999999999999999999}\r\nb LOGOUT\r\n");
+  auto r = s.scan("a1 APPEND INBOX {99999999999999999999+}\r\nb LOGOUT\r\n");
   CHECK_FALSE(r.logout);
   CHECK(s.lost());
-  CHECK(r.pass == 50);
+  CHECK(r.pass == 51);
   r = s.scan("c LOGOUT\r\n");
   CHECK_FALSE(r.logout);
   CHECK(r.pass == 10);

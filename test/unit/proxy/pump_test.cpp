@@ -639,6 +639,17 @@ TEST_CASE("pump handback: a refusal or bytes after the answer close the node con
   }
 }
 
+TEST_CASE("pump handback: a client gone before the node answers still ends the session") {
+  PumpRig rig({.imap_handback = true});
+  REQUIRE(send_all(rig.client_peer(), "b LOGOUT\r\n"));
+  const std::string tag = release_tag(recv_line(rig.node_peer()));
+  rig.hang_up_client();
+  std::this_thread::sleep_for(20ms);
+  REQUIRE(send_all(rig.node_peer(), "* 1 EXISTS\r\n" + tag + " OK done\r\n"));
+  REQUIRE(rig.wait_done(2s));
+  CHECK(rig.released());
+}
+
 TEST_CASE("pump handback: a LOGOUT inside a literal passes to the node as data") {
   PumpRig rig({.imap_handback = true});
   const std::string append = "a APPEND INBOX {10+}\r\nb LOGOUT\r\n\r\n";
