@@ -2,6 +2,7 @@
 // when destroyed, and never printed (there is no operator<<).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -26,5 +27,10 @@ class Secret {
   void wipe() noexcept;
   std::string value_;
 };
+
+// `bytes` bytes from the system's CSPRNG as lowercase hex (session tokens,
+// the proxy's reuse tokens); "" if the generator fails, which callers must
+// treat as an error.
+std::string random_hex(std::size_t bytes);
 
 }  // namespace postern::core

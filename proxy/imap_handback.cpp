@@ -1,27 +1,10 @@
 #include "proxy/imap_handback.hpp"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
-#include <stdexcept>
 
 #include <fmt/format.h>
 
 namespace postern::proxy {
-
-std::string random_hex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
-    throw std::runtime_error("RAND_bytes failed");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  for (unsigned char c : raw) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
 
 ImapHandback::ImapHandback(std::string token, Released released)
     // The token is already a secret of this session that the client never

@@ -24,9 +24,6 @@
 
 namespace postern::proxy {
 
-// `bytes` random bytes from the system's CSPRNG, as lowercase hex.
-std::string random_hex(std::size_t bytes);
-
 class ImapHandback final : public Handback {
  public:
   using Released = std::function<void(std::unique_ptr<core::Connection>)>;

@@ -8,6 +8,7 @@
 #include "core/imap_parser.hpp"
 #include "core/log.hpp"
 #include "core/sasl_plain.hpp"
+#include "core/secret.hpp"
 #include "proxy/imap_handback.hpp"
 
 namespace postern::proxy {
@@ -280,7 +281,12 @@ class ImapProxySession final : public ProxySession {
     // Sent even with the pool off: a node that holds a token keeps
     // UNAUTHENTICATE from the client, who must never get the connection
     // back to the not-authenticated state and send an ID of its own.
-    if (reuse_token_.empty()) reuse_token_ = random_hex(16);
+    if (reuse_token_.empty()) reuse_token_ = core::random_hex(16);
+    if (reuse_token_.empty()) {
+      // Without a token the node would let the client UNAUTHENTICATE.
+      fail_node("no random bytes for the reuse token", false);
+      return;
+    }
     send_node(fmt::format(
         "P1 ID (\"x-originating-ip\" \"{}\" \"x-originating-port\" \"{}\" \"x-proxy-ttl\" \"{}\" "
         "\"x-session-id\" \"{}\" \"x-postern-reuse\" \"{}\")\r\nP2 AUTHENTICATE PLAIN {}\r\n",

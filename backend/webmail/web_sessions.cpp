@@ -1,11 +1,11 @@
 #include "backend/webmail/web_sessions.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
-#include <array>
 #include <iterator>
+
+#include "core/secret.hpp"
 
 namespace postern::node::webmail {
 
@@ -16,20 +16,6 @@ namespace {
 constexpr std::size_t kSweepEvery = 256;
 
 }  // namespace
-
-std::string random_token() {
-  std::array<unsigned char, 32> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  OPENSSL_cleanse(bytes.data(), bytes.size());
-  return out;
-}
 
 WebSessions::WebSessions(std::chrono::milliseconds idle_timeout, std::chrono::milliseconds max_age,
                          std::size_t max_sessions, std::size_t max_per_user)
@@ -78,8 +64,8 @@ std::size_t WebSessions::erase_expired(Clock::time_point now) {
 std::optional<WebSession> WebSessions::create(std::string user, std::string display_name,
                                               Clock::time_point now) {
   WebSession s;
-  s.token = random_token();
-  s.csrf = random_token();
+  s.token = core::random_hex(32);
+  s.csrf = core::random_hex(32);
   if (s.token.empty() || s.csrf.empty()) return std::nullopt;
   s.user = std::move(user);
   s.display_name = std::move(display_name);
