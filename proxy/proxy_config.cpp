@@ -60,7 +60,8 @@ void parse_master_login(const core::ConfigNode& m, ProxyConfig& c) {
 
 void parse_proxy_section(const core::ConfigNode& node, ProxyConfig& c) {
   node.allow_only({"name", "threads", "verify_credentials", "connect_timeout", "login_timeout",
-                   "proxy_ttl", "drain_timeout", "buffer", "splice", "master_login", "node_pool"});
+                   "proxy_ttl", "drain_timeout", "buffer", "splice", "splice_pipe", "master_login",
+                   "node_pool"});
   c.name = node.string_or("name", c.name);
   if (c.name.empty()) node.fail("name", "expected this proxy's name (for logs), found \"\"");
   c.threads = static_cast<std::size_t>(node.integer_or("threads", 0, 0, 256));
@@ -73,6 +74,9 @@ void parse_proxy_section(const core::ConfigNode& node, ProxyConfig& c) {
   // above a few MiB one idle session could hold more than a node's worth.
   c.buffer = static_cast<std::size_t>(node.integer_or("buffer", 64 * 1024, 16 * 1024, 16 << 20));
   c.splice = node.boolean_or("splice", true);
+  // The kernel rounds a pipe up to a power of two pages and grows it past
+  // fs.pipe-max-size (1 MiB) only for root; a refused size keeps 64 KiB.
+  c.splice_pipe = static_cast<std::size_t>(node.integer_or("splice_pipe", 1 << 20, 4096, 16 << 20));
   if (auto p = node.optional_child("node_pool")) {
     p->allow_only({"max_idle", "idle_timeout"});
     c.node_pool_max_idle = static_cast<std::size_t>(p->integer_or("max_idle", 16, 0, 10'000));

@@ -4,6 +4,7 @@
 //     "proxy": { "name": "proxy1", "threads": 0, "verify_credentials": true,
 //                "connect_timeout": 5, "login_timeout": 60, "proxy_ttl": 5,
 //                "drain_timeout": 30, "buffer": 65536, "splice": true,
+//                "splice_pipe": 1048576,
 //                "node_pool": { "max_idle": 16, "idle_timeout": 10 },
 //                "master_login": { "user": "proxy-master", "password_file": "master.secret" } },
 //     "throttle": { "base_delay": 0.5, "max_delay": 15, "forget_after": 900,
@@ -126,6 +127,9 @@ struct ProxyConfig {
   // Plaintext on both sides after the hand-off: let the kernel move the
   // bytes (splice(2)) instead of copying them through the proxy.
   bool splice = true;
+  // A spliced direction's pipe: the bytes it holds while the receiver is
+  // slow (in place of `buffer`), and the most one splice(2) moves.
+  std::size_t splice_pipe = 1 << 20;
   // IMAP node connections kept after a LOGOUT for the next login to the same
   // node (RFC 8437 UNAUTHENTICATE): at most this many per node and worker
   // thread (0: none), each for at most idle_timeout, which must stay below

@@ -20,6 +20,7 @@
 #include "proxy/login_throttle.hpp"
 #include "proxy/node_health.hpp"
 #include "proxy/node_pool.hpp"
+#include "proxy/pipe_pool.hpp"
 #include "proxy/proxy_config.hpp"
 
 namespace postern::proxy {
@@ -79,6 +80,7 @@ class ProxyContext {
   LoginThrottle& throttle;
   ProxyMetrics metrics;
   NodePools pools;  // kept IMAP node connections, per loop
+  PipePools pipes;  // spliced sessions' pipes, per loop
   std::atomic<bool> draining{false};
 
  private:

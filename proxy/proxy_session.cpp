@@ -496,7 +496,9 @@ void ProxySession::start_pump() {
   connect_timer_.cancel();
   std::weak_ptr<ProxySession> weak = weak_from_this();
   pump_ = std::make_unique<Pump>(
-      loop_, std::move(client_), std::move(node_), gen_->config->buffer, gen_->config->splice,
+      loop_, std::move(client_), std::move(node_), gen_->config->buffer,
+      SpliceOptions{gen_->config->splice ? &ctx_.pipes.of(loop_) : nullptr,
+                    gen_->config->splice_pipe},
       listener_.idle_timeout,
       [weak](const Pump::Result& r) {
         if (auto s = weak.lock()) {

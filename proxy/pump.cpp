@@ -27,7 +27,7 @@ std::string side_reason(bool client, core::CloseReason r) {
 }  // namespace
 
 Pump::Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
-           std::unique_ptr<core::Connection> node, std::size_t buffer, bool splice,
+           std::unique_ptr<core::Connection> node, std::size_t buffer, SpliceOptions splice,
            std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done,
            std::uint64_t splice_after, std::unique_ptr<Handback> handback)
     : loop_(loop),
@@ -173,7 +173,7 @@ void Pump::maybe_quiesce() {
   // for a bulk transfer, not for a login and a logout. So the first
   // kSpliceAfter bytes go through our buffers; past that, both sides stop
   // being read until every buffer is empty, and then the sockets move.
-  if (!splice_ || quiescing_ || spliced_ || finished_ || releasing_) return;
+  if (!splice_.pipes || quiescing_ || spliced_ || finished_ || releasing_) return;
   if (result_.bytes_in + result_.bytes_out < splice_after_) return;
   if (client_->tls_active() || node_->tls_active()) return;
   if (client_->closed() || node_->closed()) return;
@@ -198,7 +198,7 @@ void Pump::try_splice() {
   int client_fd = client_->detach();
   if (client_fd < 0) {
     // No descriptor to spare (dup): stay in our buffers for good.
-    splice_ = false;
+    splice_.pipes = nullptr;
     quiescing_ = false;
     client_->set_output_low_water(buffer_ / 2);
     node_->set_output_low_water(buffer_ / 2);
@@ -216,8 +216,9 @@ void Pump::try_splice() {
     return;
   }
   result_.spliced = true;
-  spliced_ = std::make_unique<SplicePump>(loop_, client_fd, node_fd, buffer_, idle_,
-                                          [this](const SplicePump::Totals& t) { spliced_done(t); });
+  spliced_ =
+      std::make_unique<SplicePump>(loop_, client_fd, node_fd, *splice_.pipes, splice_.pipe_size,
+                                   idle_, [this](const SplicePump::Totals& t) { spliced_done(t); });
 }
 
 void Pump::spliced_done(const SplicePump::Totals& t) {

@@ -72,7 +72,7 @@ class Pump final : public core::Connection::Handler {
   };
 
   // Takes both connections and becomes their handler. Anything already in
-  // either input buffer is forwarded at once. With `splice`, when neither
+  // either input buffer is forwarded at once. With `splice.pipes`, when neither
   // side uses TLS and the session has moved `splice_after` bytes (a bulk
   // transfer, not a login), both sides pause until nothing is buffered
   // either way and the sockets move to a SplicePump (the kernel moves the
@@ -80,7 +80,7 @@ class Pump final : public core::Connection::Handler {
   // first one in its input, a command boundary) are watched for the end of
   // the session until a splice.
   Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
-       std::unique_ptr<core::Connection> node, std::size_t buffer, bool splice,
+       std::unique_ptr<core::Connection> node, std::size_t buffer, SpliceOptions splice,
        std::chrono::milliseconds idle_timeout, std::function<void(const Result&)> done,
        std::uint64_t splice_after = kSpliceAfter, std::unique_ptr<Handback> handback = nullptr);
   static constexpr std::uint64_t kSpliceAfter = 256 * 1024;
@@ -120,7 +120,7 @@ class Pump final : public core::Connection::Handler {
   bool node_paused_ = false;
   int closed_ = 0;
   bool finished_ = false;
-  bool splice_ = false;
+  SpliceOptions splice_;  // no pool: never splice
   std::uint64_t splice_after_;
   bool quiescing_ = false;  // reading paused on both sides until the buffers are empty
   std::chrono::milliseconds idle_;

@@ -23,10 +23,14 @@ void close_fd(int& fd) {
 
 }  // namespace
 
-SplicePump::SplicePump(core::EventLoop& loop, int client_fd, int node_fd, std::size_t buffer,
-                       std::chrono::milliseconds idle_timeout,
+SplicePump::SplicePump(core::EventLoop& loop, int client_fd, int node_fd, PipePool& pipes,
+                       std::size_t pipe_size, std::chrono::milliseconds idle_timeout,
                        std::function<void(const Totals&)> done)
-    : loop_(loop), buffer_(buffer), idle_(idle_timeout), done_(std::move(done)) {
+    : loop_(loop),
+      pipes_(pipes),
+      pipe_size_(pipe_size),
+      idle_(idle_timeout),
+      done_(std::move(done)) {
   up_.from = client_fd;
   up_.to = node_fd;
   up_.total = &totals_.bytes_in;
@@ -47,12 +51,19 @@ SplicePump::~SplicePump() {
   up_.write_ev.reset();
   down_.read_ev.reset();
   down_.write_ev.reset();
-  for (Direction* d : {&up_, &down_}) {
-    close_fd(d->pipe_r);
-    close_fd(d->pipe_w);
-  }
+  for (Direction* d : {&up_, &down_}) release_pipe(*d);
   close_fd(up_.from);
   close_fd(down_.from);
+}
+
+void SplicePump::release_pipe(Direction& d) {
+  // A pipe with bytes in it would hand them to the next taker.
+  if (d.in_pipe == 0) {
+    pipes_.give(d.pipe);
+  } else {
+    PipePool::close(d.pipe);
+    d.in_pipe = 0;
+  }
 }
 
 void SplicePump::arm_read(Direction& d) {
@@ -77,20 +88,22 @@ void SplicePump::on_writable(int fd, short what, void* self) noexcept {
     return p->end(std::string(&d == &p->up_ ? "node" : "client") + "_timeout");
   if (!p->push(d)) return;
   // Room in the pipe again: read the sender once more.
-  if (!d.eof && d.in_pipe < p->buffer_ && !event_pending(d.read_ev.get(), EV_READ, nullptr))
+  if (!d.eof && (!d.pipe || d.in_pipe < d.pipe.capacity) &&
+      !event_pending(d.read_ev.get(), EV_READ, nullptr))
     p->arm_read(d);
 }
 
 void SplicePump::pull(Direction& d) {
-  if (d.pipe_r < 0) {
-    int fds[2];
-    if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return end("pipe_error");
-    d.pipe_r = fds[0];
-    d.pipe_w = fds[1];
-  }
   // Read until the socket is empty or the pipe is full, writing as we go.
-  while (d.in_pipe < buffer_) {
-    ssize_t n = ::splice(d.from, nullptr, d.pipe_w, nullptr, buffer_ - d.in_pipe,
+  // push() gives the pipe back whenever the receiver took every byte, so
+  // a fast receiver keeps using the loop's one idle pipe.
+  for (;;) {
+    if (!d.pipe) {
+      d.pipe = pipes_.take(pipe_size_);
+      if (!d.pipe) return end("pipe_error");
+    }
+    if (d.in_pipe >= d.pipe.capacity) break;
+    ssize_t n = ::splice(d.from, nullptr, d.pipe.write_fd, nullptr, d.pipe.capacity - d.in_pipe,
                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
       d.in_pipe += static_cast<std::size_t>(n);
@@ -101,17 +114,23 @@ void SplicePump::pull(Direction& d) {
     if (n == 0) {
       d.eof = true;
       event_del(d.read_ev.get());
-      if (d.in_pipe == 0) end(std::string(d.name) + "_closed");
-      return;  // else push() ends it once the pipe is empty
+      if (d.in_pipe > 0) return;  // push() ends it once the pipe is empty
+      pipes_.give(d.pipe);
+      return end(std::string(d.name) + "_closed");
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
       // EAGAIN also means a full pipe, and a pipe fills by slots, not
-      // bytes: 16 small segments fill it long before `buffer` bytes. With
-      // bytes waiting in it, the write event is armed (push() saw EAGAIN):
-      // stop reading until it drains, or the readable socket would wake us
-      // in a loop. An empty pipe cannot be full: the socket is empty.
-      if (d.in_pipe > 0) event_del(d.read_ev.get());
+      // bytes: 16 small segments fill a 64 KiB pipe long before 64 KiB.
+      // With bytes waiting in it, the write event is armed (push() saw
+      // EAGAIN): stop reading until it drains, or the readable socket would
+      // wake us in a loop. An empty pipe cannot be full: the socket is
+      // empty, and the pipe goes back.
+      if (d.in_pipe > 0) {
+        event_del(d.read_ev.get());
+      } else {
+        pipes_.give(d.pipe);
+      }
       return;
     }
     return end(std::string(d.name) + "_error");
@@ -121,8 +140,8 @@ void SplicePump::pull(Direction& d) {
 
 bool SplicePump::push(Direction& d) {
   while (d.in_pipe > 0) {
-    ssize_t n =
-        ::splice(d.pipe_r, nullptr, d.to, nullptr, d.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    ssize_t n = ::splice(d.pipe.read_fd, nullptr, d.to, nullptr, d.in_pipe,
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
       d.in_pipe -= static_cast<std::size_t>(n);
       continue;
@@ -137,6 +156,7 @@ bool SplicePump::push(Direction& d) {
     return false;
   }
   event_del(d.write_ev.get());
+  pipes_.give(d.pipe);  // empty: the next read takes it again
   if (d.eof) {
     end(std::string(d.name) + "_closed");
     return false;

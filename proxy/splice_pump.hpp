@@ -2,10 +2,11 @@
 // bytes socket → pipe → socket with splice(2), so they are never copied
 // through our memory (DESIGN.md section 3; issue 5's throughput target).
 //
-// Flow control is the pipe: one per direction, created on the first byte,
-// holding at most `buffer` bytes; while it is full the sending side is not
-// read. A side that sends nothing for `idle_timeout` ends the session (as a
-// bufferevent's read timeout does in the buffered pump).
+// Flow control is the pipe: a direction takes one from the loop's PipePool
+// to read into and gives it back once the receiver has taken every byte
+// (proxy/pipe_pool.hpp), so a direction holds at most one pipe's capacity;
+// while the pipe is full the sending side is not read. A side that sends nothing for `idle_timeout`
+// ends the session (as a bufferevent's read timeout does in the buffered pump).
 //
 // When either side closes, what its pipe still holds is written to the other
 // side (bounded by the idle timeout), then both are closed and `done` runs
@@ -20,8 +21,16 @@
 
 #include "core/event_loop.hpp"
 #include "core/handles.hpp"
+#include "proxy/pipe_pool.hpp"
 
 namespace postern::proxy {
+
+// Where a pump's spliced phase gets its pipes; no pool = never splice.
+struct SpliceOptions {
+  PipePool* pipes = nullptr;  // the loop's
+  std::size_t pipe_size = kDefaultPipeSize;
+  static constexpr std::size_t kDefaultPipeSize = 1 << 20;
+};
 
 class SplicePump {
  public:
@@ -32,8 +41,9 @@ class SplicePump {
   };
 
   // Takes ownership of both descriptors (non-blocking sockets).
-  SplicePump(core::EventLoop& loop, int client_fd, int node_fd, std::size_t buffer,
-             std::chrono::milliseconds idle_timeout, std::function<void(const Totals&)> done);
+  SplicePump(core::EventLoop& loop, int client_fd, int node_fd, PipePool& pipes,
+             std::size_t pipe_size, std::chrono::milliseconds idle_timeout,
+             std::function<void(const Totals&)> done);
   SplicePump(const SplicePump&) = delete;
   SplicePump& operator=(const SplicePump&) = delete;
   ~SplicePump();
@@ -46,8 +56,7 @@ class SplicePump {
   struct Direction {
     int from = -1;
     int to = -1;
-    int pipe_r = -1;
-    int pipe_w = -1;
+    Pipe pipe;                // held while bytes are in it
     std::size_t in_pipe = 0;  // bytes read, not yet written
     bool eof = false;         // `from` closed: flush the pipe, then end
     std::uint64_t* total = nullptr;
@@ -60,10 +69,12 @@ class SplicePump {
   void pull(Direction& d);
   bool push(Direction& d);  // false: the session ended
   void arm_read(Direction& d);
+  void release_pipe(Direction& d);
   void end(std::string reason);
 
   core::EventLoop& loop_;
-  std::size_t buffer_;
+  PipePool& pipes_;
+  std::size_t pipe_size_;
   std::chrono::milliseconds idle_;
   std::function<void(const Totals&)> done_;
   Direction up_;    // client → node

@@ -131,6 +131,18 @@ TEST_CASE("proxy config: defaults") {
   CHECK(c.smtp.max_message_size == 50ull * 1024 * 1024);
   CHECK(c.node_pool_max_idle == 16);
   CHECK(c.node_pool_idle_timeout == 10s);
+  CHECK(c.splice);
+  CHECK(c.splice_pipe == 1 << 20);
+}
+
+TEST_CASE("proxy config: splicing and its pipe") {
+  TempConfig f(config_with(R"("proxy": {"splice": false, "splice_pipe": 65536})"));
+  auto c = load_proxy_config(f.path.string());
+  CHECK_FALSE(c.splice);
+  CHECK(c.splice_pipe == 65536);
+  CHECK(error_has(config_with(R"("proxy": {"splice_pipe": 100})"), "proxy.splice_pipe"));
+  CHECK(error_has(config_with(R"("proxy": {"splice_pipe": 33554432})"), "proxy.splice_pipe"));
+  CHECK(error_has(config_with(R"("proxy": {"splice": "yes"})"), "proxy.splice"));
 }
 
 TEST_CASE("proxy config: the node pool") {

@@ -138,6 +138,7 @@ struct RigOptions {
   bool splice = false;
   std::chrono::milliseconds idle = 5s;
   std::size_t buffer = kBuffer;
+  std::size_t pipe_size = kBuffer;  // the spliced phase's pipes
   std::uint64_t splice_after = 64 * 1024;
   int client_kernel_buffer = 0;  // TCP: SO_RCVBUF / SO_SNDBUF of the client's socket pair
   bool imap_handback = false;    // an ImapHandback with kToken
@@ -174,7 +175,8 @@ class PumpRig {
         });
       }
       pump_ = std::make_unique<Pump>(
-          loop(), std::move(client), std::move(node), o.buffer, o.splice, o.idle,
+          loop(), std::move(client), std::move(node), o.buffer,
+          SpliceOptions{o.splice ? &pipes_ : nullptr, o.pipe_size}, o.idle,
           [this](const Pump::Result& r) { on_done(r); }, o.splice_after, std::move(handback));
     });
   }
@@ -232,6 +234,11 @@ class PumpRig {
       return client_conn_->output_pending() + node_conn_->input_size();
     });
   }
+  // Empty pipes waiting in the rig's pool (the pump's directions give theirs
+  // back once the receiver has taken every byte).
+  std::size_t pipes_idle() {
+    return on_loop([this] { return pipes_.idle(); });
+  }
   // CPU time the loop thread has used so far.
   std::chrono::microseconds loop_cpu() {
     return on_loop([] {
@@ -285,6 +292,7 @@ class PumpRig {
   }
 
   core::LoopThread thread_;  // first: it outlives every task posted to it
+  PipePool pipes_;           // outlives the pump, which gives its pipes back
   std::thread::id loop_thread_;
   int client_peer_ = -1;
   int node_peer_ = -1;
@@ -364,8 +372,11 @@ TEST_CASE("pump: the switch to splice(2) mid-stream loses, doubles and reorders 
   const std::string down = make_stream(kEach, 5);
   // Different thresholds put the switch at different points of the streams.
   for (std::uint64_t after : {65536U, 102401U, 204800U, 307200U, 524288U}) {
+    // A pipe of one page, of the default 64 KiB, of 1 MiB (the proxy's).
+    std::size_t pipe_size = after == 102401U ? 4096 : after == 307200U ? (1 << 20) : kBuffer;
     CAPTURE(after);
-    PumpRig rig({.tcp = true, .splice = true, .splice_after = after});
+    CAPTURE(pipe_size);
+    PumpRig rig({.tcp = true, .splice = true, .pipe_size = pipe_size, .splice_after = after});
     std::string got_up;
     std::string got_down;
     std::atomic<bool> sent_up{false};
@@ -424,11 +435,11 @@ TEST_CASE("pump: bytes forwarded while the sockets move to splice(2) are counted
 }
 
 // The node sends 4 MiB; the client reads nothing for a while, then all.
-void check_stalled_client_costs_nothing(std::size_t buffer) {
-  CAPTURE(buffer);
+void check_stalled_client_costs_nothing(std::size_t pipe_size) {
+  CAPTURE(pipe_size);
   PumpRig rig({.tcp = true,
                .splice = true,
-               .buffer = buffer,
+               .pipe_size = pipe_size,
                .splice_after = 16 * 1024,
                .client_kernel_buffer = 64 * 1024});
   exchange(rig, 16 * 1024, 20);
@@ -453,11 +464,65 @@ void check_stalled_client_costs_nothing(std::size_t buffer) {
 
 TEST_CASE("pump: a spliced session waits without spinning while the client reads nothing") {
   check_stalled_client_costs_nothing(kBuffer);
-  // `buffer` may be configured up to 16 MiB, more than a pipe may take (16
-  // slots, however full each is): splice(2) into the full pipe then says
-  // EAGAIN while the pump still counts room (in_pipe < buffer), and the
-  // readable socket stays armed.
-  check_stalled_client_costs_nothing(256 * 1024);
+  // A pipe fills by slots as well as by bytes (16 slots in 64 KiB, 256 in
+  // the proxy's 1 MiB), so small segments can fill it well below its
+  // capacity: splice(2) into it then says EAGAIN while the pump still
+  // counts room (in_pipe < capacity), and the readable socket must not stay
+  // armed.
+  check_stalled_client_costs_nothing(1 << 20);
+}
+
+// The node sends 4 MiB through a 1 MiB pipe to a client that reads nothing
+// for a while, then everything.
+TEST_CASE("pump: a spliced direction holds a pipe only while its receiver is behind") {
+  PumpRig rig({.tcp = true,
+               .splice = true,
+               .pipe_size = 1 << 20,
+               .splice_after = 16 * 1024,
+               .client_kernel_buffer = 64 * 1024});
+  exchange(rig, 16 * 1024, 22);
+  REQUIRE(rig.wait_spliced(1s));
+  constexpr std::size_t kTotal = 4 << 20;
+  const std::string down = make_stream(kTotal, 23);
+  std::atomic<bool> wrote_all{false};
+  std::jthread writer([&] { wrote_all = send_all(rig.node_peer(), down); });
+  std::this_thread::sleep_for(100ms);
+  CHECK(rig.pipes_idle() == 0);  // the node's bytes wait in the pipe
+  std::string got = recv_exact(rig.client_peer(), kTotal);
+  writer.join();
+  CHECK(wrote_all.load());
+  CHECK(difference(got, down) == "");
+  // The client took everything: the pipe went back, and a few bytes the
+  // other way take the same one and give it back.
+  CHECK(rig.pipes_idle() == 1);
+  exchange(rig, 100, 24);
+  CHECK(rig.pipes_idle() == 1);
+  ::shutdown(rig.client_peer(), SHUT_WR);
+  REQUIRE(rig.wait_done(2s));
+  CHECK(rig.result().reason == "client_closed");
+  CHECK(rig.pipes_idle() == 1);
+}
+
+TEST_CASE("pump: a pipe that still holds bytes when the session ends is closed, not reused") {
+  PumpRig rig({.tcp = true,
+               .splice = true,
+               .pipe_size = 1 << 20,
+               .splice_after = 16 * 1024,
+               .client_kernel_buffer = 64 * 1024});
+  exchange(rig, 16 * 1024, 25);
+  REQUIRE(rig.wait_spliced(1s));
+  // 512 KiB the client never reads: the pipe holds some of it.
+  std::string down = make_stream(512 * 1024, 26);
+  REQUIRE(send_all(rig.node_peer(), down));
+  std::this_thread::sleep_for(100ms);
+  CHECK(rig.pipes_idle() == 0);
+  rig.close_pump();
+  REQUIRE(rig.wait_done(2s));
+  CHECK(rig.result().reason == "closed");
+  // The pump is freed on a later turn of the loop; its pipe must not be
+  // handed to the next session, which would send it this one's bytes.
+  std::this_thread::sleep_for(50ms);
+  CHECK(rig.pipes_idle() == 0);
 }
 
 TEST_CASE("pump: a short exchange below splice_after stays in the buffered pump") {
