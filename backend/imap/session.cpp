@@ -13,6 +13,9 @@ namespace {
 
 // Reading stops while this much output waits for a slow client.
 constexpr std::size_t kMaxPendingOutput = 4 * 1024 * 1024;
+// What held_ keeps of its buffer between batches (an idle session keeps it):
+// a login's answers fit.
+constexpr std::size_t kHeldCapacityKept = 2 * 1024;
 // How often IDLE looks for changes made by other processes.
 constexpr std::chrono::milliseconds kIdlePoll{2000};
 
@@ -72,7 +75,29 @@ std::string Session::client_address() const {
 }
 
 void Session::send(std::string_view bytes) {
-  if (!closed_ && !bytes.empty()) conn_->write(bytes);
+  if (closed_ || bytes.empty()) return;
+  if (!holding_) {
+    conn_->write(bytes);
+    return;
+  }
+  held_.append(bytes);
+  // Holding saves writes, never memory: held bytes count against the limit.
+  if (output_pending() > kMaxPendingOutput) release_output();
+}
+
+void Session::release_output() {
+  holding_ = false;
+  if (held_.empty()) return;
+  if (!closed_) conn_->write(held_);
+  if (held_.capacity() > kHeldCapacityKept) {
+    held_ = std::string();
+  } else {
+    held_.clear();
+  }
+}
+
+std::size_t Session::output_pending() const {
+  return conn_->output_pending() + held_.size();
 }
 
 void Session::on_input(core::Connection&) noexcept {
@@ -93,8 +118,9 @@ void Session::pump() {
   static thread_local int depth = 0;
   if (depth > 0) return;  // the outer pump() goes on
   ++depth;
+  holding_ = true;
   while (!busy_ && !closed_ && state_ != State::Logout && !on_drained_) {
-    if (conn_->output_pending() > kMaxPendingOutput) break;  // wait for on_output_drained
+    if (output_pending() > kMaxPendingOutput) break;  // wait for on_output_drained
     evbuffer* in = conn_->input();
     if (evbuffer_get_length(in) == 0) break;
     evbuffer_iovec v;
@@ -119,6 +145,14 @@ void Session::pump() {
     }
   }
   --depth;
+  // Output stays held only while a command runs asynchronously after others
+  // of this input answered: its completion comes back here and sends all in
+  // one write. When the session waits for the client (input used up, a
+  // continuation request, IDLE's) or for the output to drain, nothing may
+  // stay held.
+  if (!busy_ || held_.empty() || closed_ || state_ == State::Logout || on_drained_) {
+    release_output();
+  }
 }
 
 void Session::count_bad_command() {
@@ -162,6 +196,7 @@ void Session::bye(std::string_view text) {
   state_ = State::Logout;
   idling_ = false;
   log_logout(text);
+  release_output();
   conn_->close_after_flush();
 }
 
@@ -191,6 +226,8 @@ void Session::log_logout(std::string_view why) {
 void Session::on_closed(core::Connection&, core::CloseReason reason) noexcept {
   if (closed_) return;
   closed_ = true;
+  holding_ = false;
+  held_ = std::string();
   if (state_ != State::Logout) log_logout(core::close_reason_name(reason));
   state_ = State::Logout;
   idle_poll_.reset();

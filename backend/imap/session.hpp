@@ -12,6 +12,13 @@
 // Those carry epoch_ or check selected_, so nothing about the previous user
 // is written after the tagged OK.
 //
+// Output is held (corked) only while a command runs asynchronously after
+// other commands of the same batch of input have answered: the answers then
+// leave in one write when the session next waits for input (the proxy sends
+// ID and LOGIN together and wakes up once). Everything that waits for the
+// client, and everything written to the connection other than by send(),
+// releases what is held first; see pump().
+//
 // The commands live in three files by state: session_any.cpp (any state and
 // not authenticated), session_auth.cpp (authenticated) and
 // session_selected.cpp (selected).
@@ -76,7 +83,13 @@ class Session final : public core::Connection::Handler,
   // line, then the next pipelined command.
   void complete(const std::string& tag, std::string_view status, std::string_view text);
   void complete_after_sync(std::string tag, std::string status, std::string text);
+  // Queues `bytes` on the connection, or holds them while output is corked.
   void send(std::string_view bytes);
+  // Sends what is held and stops holding. Before the session waits for the
+  // client, and before anything reaches the connection without send().
+  void release_output();
+  // Bytes waiting for the client: queued on the connection and held.
+  std::size_t output_pending() const;
   // Ends the running command with a tagged BAD, counted against the error limit.
   void reject(const std::string& tag, std::string_view text);
   void count_bad_command();
@@ -174,6 +187,8 @@ class Session final : public core::Connection::Handler,
   bool closed_ = false;    // on_closed() came
   bool draining_ = false;  // finish after the running command
   bool idling_ = false;    // IDLE in progress
+  bool holding_ = false;   // send() holds output in held_ (see pump())
+  std::string held_;
   std::string idle_tag_;
   bool auth_pending_ = false;  // AUTHENTICATE waits for the client's response line
   std::string auth_tag_;

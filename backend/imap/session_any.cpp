@@ -83,6 +83,7 @@ void Session::cmd_logout(Command& c) {
   send(fmt::format("{} OK Logout completed.\r\n", c.tag));
   log_logout("logout");
   state_ = State::Logout;
+  release_output();
   conn_->close_after_flush();
 }
 
@@ -211,6 +212,7 @@ void Session::cmd_starttls(Command& c) {
   // Whatever the client pipelined after STARTTLS was sent in the clear and
   // is dropped with the parser's state (RFC 3501 6.2.1, CVE-2011-0411).
   parser_ = core::imap::ImapParser(core::imap::Limits{});
+  release_output();  // in the clear, before the handshake
   if (!conn_->start_tls(listener_.tls)) {
     bye("TLS negotiation failed.");
     return;

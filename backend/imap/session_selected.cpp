@@ -398,6 +398,9 @@ void Session::fetch_messages(std::string tag, bool uid, std::shared_ptr<FetchReq
 }
 
 void Session::write_chunks(std::vector<Chunk>& chunks) {
+  // A stream is never held: files go to the connection directly, and its
+  // flow control waits for the connection's output to drain.
+  release_output();
   for (auto& ch : chunks) {
     if (!ch.file) {
       send(ch.text);
