@@ -49,10 +49,14 @@ bool is_logout_line(std::string_view line, std::string* tag) {
   return is_command_line(line, "LOGOUT", tag);
 }
 
-std::int64_t ImapCommandScanner::literal_at_end(std::string_view end) const {
-  // The end of the line's content without its LF, from what we kept and
-  // this part: always the same window, however the line arrived.
-  std::string s = tail_;
+namespace {
+
+// The literal announced at the end of a line whose content (before LF, CR
+// included) ends with `tail` + `end`: its size; -1 for none, -2 for a size
+// we cannot count, -3 for a synchronising literal ({n}) when `sync_ok` is
+// false. Always the same window, however the line arrived.
+std::int64_t literal_announced(const std::string& tail, std::string_view end, bool sync_ok) {
+  std::string s = tail;
   s.append(end);
   if (s.size() > kTail) s.erase(0, s.size() - kTail);
   std::string_view v = s;
@@ -69,13 +73,25 @@ std::int64_t ImapCommandScanner::literal_at_end(std::string_view end) const {
   // the start of): we cannot follow this client any more.
   if (digits > 18) return -2;
   if (digits == v.size() || v[v.size() - 1 - digits] != '{') return -1;
-  // A synchronising literal is sent only after the node's "+": when the
-  // node answers BAD or NO instead, the client never sends it, and counting
-  // its bytes would misread what follows. Only LITERAL+ can be followed.
-  if (!nonsync) return -3;
+  if (!nonsync && !sync_ok) return -3;
   std::int64_t n = 0;
   for (char c : v.substr(v.size() - digits)) n = n * 10 + (c - '0');
   return n;
+}
+
+// Keeps the last kTail bytes of a line that goes on.
+void keep_tail(std::string& tail, std::string_view part) {
+  tail.append(part);
+  if (tail.size() > kTail) tail.erase(0, tail.size() - kTail);
+}
+
+}  // namespace
+
+std::int64_t ImapCommandScanner::literal_at_end(std::string_view end) const {
+  // A synchronising literal is sent only after the node's "+": when the
+  // node answers BAD or NO instead, the client never sends it, and counting
+  // its bytes would misread what follows. Only LITERAL+ can be followed.
+  return literal_announced(tail_, end, false);
 }
 
 void ImapCommandScanner::end_of_line(std::string_view last_part) {
@@ -90,6 +106,7 @@ void ImapCommandScanner::end_of_line(std::string_view last_part) {
     mode_ = Mode::InLine;  // an empty literal: the command goes on
   } else {
     mode_ = Mode::CommandStart;
+    ++commands_;
   }
 }
 
@@ -111,8 +128,7 @@ ImapCommandScanner::Result ImapCommandScanner::scan(std::string_view data) {
       case Mode::InLine: {
         const void* nl = std::memchr(data.data() + i, '\n', data.size() - i);
         if (nl == nullptr) {
-          tail_.append(data.substr(i));
-          if (tail_.size() > kTail) tail_.erase(0, tail_.size() - kTail);
+          keep_tail(tail_, data.substr(i));
           i = data.size();
           break;
         }
@@ -198,6 +214,56 @@ ImapAnswerScanner::Result ImapAnswerScanner::scan(std::string_view data) {
   out.pass = may_start ? data.size() - rest.size() : data.size();
   if (out.pass > 0) line_start_ = data[out.pass - 1] == '\n';
   return out;
+}
+
+void ImapAnswerCounter::end_of_line(std::string_view last_part) {
+  // A server sends synchronising literals ({n}, ~{n}) without waiting.
+  const std::int64_t n = literal_announced(tail_, last_part, true);
+  tail_.clear();
+  if (n == -2) {
+    mode_ = Mode::Lost;
+  } else if (n > 0) {
+    mode_ = Mode::InLiteral;
+    literal_left_ = static_cast<std::uint64_t>(n);
+  } else if (n == 0) {
+    mode_ = Mode::InLine;  // an empty literal: the response goes on
+  } else {
+    mode_ = Mode::ResponseStart;
+  }
+}
+
+void ImapAnswerCounter::scan(std::string_view data) {
+  std::size_t i = 0;
+  while (i < data.size()) {
+    switch (mode_) {
+      case Mode::Lost:
+        return;
+      case Mode::InLiteral: {
+        const std::uint64_t k = std::min<std::uint64_t>(literal_left_, data.size() - i);
+        i += static_cast<std::size_t>(k);
+        literal_left_ -= k;
+        if (literal_left_ == 0) mode_ = Mode::InLine;
+        break;
+      }
+      case Mode::ResponseStart:
+        if (data[i] != '*' && data[i] != '+') ++tagged_;
+        mode_ = Mode::InLine;
+        break;
+      case Mode::InLine: {
+        const void* nl = std::memchr(data.data() + i, '\n', data.size() - i);
+        if (nl == nullptr) {
+          keep_tail(tail_, data.substr(i));
+          return;
+        }
+        const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
+        std::string_view part = data.substr(i, end - i);
+        if (part.size() > kTail) part.remove_prefix(part.size() - kTail);
+        end_of_line(part);
+        i = end + 1;
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace postern::proxy

@@ -46,6 +46,9 @@ class ImapCommandScanner {
   // The scanner could not follow (a literal size out of range): it finds no
   // LOGOUT any more and passes everything.
   bool lost() const { return mode_ == Mode::Lost; }
+  // Commands passed whole so far (an IDLE and its DONE count as one): each
+  // gets exactly one tagged answer from the node.
+  std::uint64_t commands() const { return commands_; }
 
  private:
   enum class Mode { CommandStart, InLine, InLiteral, Lost };
@@ -57,6 +60,31 @@ class ImapCommandScanner {
   Mode mode_ = Mode::CommandStart;
   bool idle_ = false;  // an IDLE is running: the next line must be DONE
   std::uint64_t literal_left_ = 0;
+  std::uint64_t commands_ = 0;
+  std::string tail_;  // the last bytes of the current line (literal announcement)
+};
+
+// Counts the tagged answers in what the node sends the client (every byte,
+// in order), following response literals by count: with
+// ImapCommandScanner::commands() it tells whether the node still owes the
+// client anything. A line that starts with "*" or "+" is untagged or a
+// continuation request; any other is a command's tagged completion.
+class ImapAnswerCounter {
+ public:
+  void scan(std::string_view data);
+  std::uint64_t tagged() const { return tagged_; }
+  // Between two responses (no partial line, no literal under way).
+  bool at_response_start() const { return mode_ == Mode::ResponseStart; }
+  // A literal size it cannot count: it knows nothing any more.
+  bool lost() const { return mode_ == Mode::Lost; }
+
+ private:
+  enum class Mode { ResponseStart, InLine, InLiteral, Lost };
+  void end_of_line(std::string_view last_part);
+
+  Mode mode_ = Mode::ResponseStart;
+  std::uint64_t literal_left_ = 0;
+  std::uint64_t tagged_ = 0;
   std::string tail_;  // the last bytes of the current line (literal announcement)
 };
 

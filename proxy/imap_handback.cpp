@@ -21,7 +21,11 @@ Handback::ClientScan ImapHandback::scan_client(std::string_view data) {
   out.pass = r.pass;
   out.end = r.logout;
   out.end_len = r.logout_len;
-  if (r.logout) client_tag_ = std::move(r.tag);
+  if (r.logout) {
+    client_tag_ = std::move(r.tag);
+    out.settled = !scanner_.lost() && !counter_.lost() && counter_.at_response_start() &&
+                  counter_.tagged() == scanner_.commands();
+  }
   return out;
 }
 
@@ -43,8 +47,8 @@ std::string ImapHandback::farewell() {
   return fmt::format("* BYE Logging out.\r\n{} OK Logout completed.\r\n", client_tag_);
 }
 
-void ImapHandback::released(std::unique_ptr<core::Connection> node) {
-  if (released_) released_(std::move(node));
+void ImapHandback::released(std::unique_ptr<core::Connection> node, std::string pending) {
+  if (released_) released_(std::move(node), std::move(pending));
 }
 
 }  // namespace postern::proxy

@@ -40,7 +40,10 @@ class ImapProxySession final : public ProxySession {
   using ProxySession::ProxySession;
 
  private:
-  enum class Hop { Greeting, StartTls, TlsWait, Login };
+  // Release: a kept connection's pending UNAUTHENTICATE (the last user's)
+  // must succeed before the login's answers count; Replacing: it did not,
+  // and the connection is on its way out.
+  enum class Hop { Greeting, StartTls, TlsWait, Release, Login, Replacing };
   enum class SaslStep { None, PlainResponse, LoginUser, LoginPassword };
 
   std::string capabilities() const {
@@ -252,7 +255,7 @@ class ImapProxySession final : public ProxySession {
 
   void on_node_connected() override { hop_ = Hop::Greeting; }
 
-  void on_node_reused() override { send_id(); }
+  void on_node_reused(std::string pending) override { send_id(std::move(pending)); }
 
   bool reuses_node_connections() const override { return config().node_pool_max_idle > 0; }
 
@@ -260,7 +263,9 @@ class ImapProxySession final : public ProxySession {
     if (!reuse_accepted_ || !reuses_node_connections() || draining()) return nullptr;
     // The pump calls back only while this session (its owner) exists.
     return std::make_unique<ImapHandback>(
-        reuse_token_, [this](std::unique_ptr<core::Connection> c) { keep_node(std::move(c)); });
+        reuse_token_, [this](std::unique_ptr<core::Connection> c, std::string pending) {
+          keep_node(std::move(c), std::move(pending));
+        });
   }
 
   void node_failed(std::string_view) override {
@@ -272,11 +277,14 @@ class ImapProxySession final : public ProxySession {
 
   // ID and the login go together: one write and one round trip less per
   // login (the node answers them in order). The ID also gives the node this
-  // session's reuse token (proxy/imap_handback.hpp). The
-  // password stays until the node answers: a kept connection that turns out
-  // closed is replaced and the login sent again.
-  void send_id() {
-    hop_ = Hop::Login;
+  // session's reuse token (proxy/imap_handback.hpp). On a kept connection
+  // the last user's UNAUTHENTICATE, when still pending, goes first in the
+  // same write. The password stays until the node answers: a kept
+  // connection that turns out closed, or whose UNAUTHENTICATE fails, is
+  // replaced and the login sent again.
+  void send_id(std::string pending = {}) {
+    hop_ = pending.empty() ? Hop::Login : Hop::Release;
+    release_tag_ = pending.substr(0, pending.find(' ') + 1);
     reuse_accepted_ = false;
     // Sent even with the pool off: a node that holds a token keeps
     // UNAUTHENTICATE from the client, who must never get the connection
@@ -288,9 +296,10 @@ class ImapProxySession final : public ProxySession {
       return;
     }
     send_node(fmt::format(
-        "P1 ID (\"x-originating-ip\" \"{}\" \"x-originating-port\" \"{}\" \"x-proxy-ttl\" \"{}\" "
-        "\"x-session-id\" \"{}\" \"x-postern-reuse\" \"{}\")\r\nP2 AUTHENTICATE PLAIN {}\r\n",
-        peer().ip.to_string(), peer().port, ttl_, sid(), reuse_token_, handoff_plain()));
+        "{}P1 ID (\"x-originating-ip\" \"{}\" \"x-originating-port\" \"{}\" \"x-proxy-ttl\" "
+        "\"{}\" \"x-session-id\" \"{}\" \"x-postern-reuse\" \"{}\")\r\nP2 AUTHENTICATE PLAIN "
+        "{}\r\n",
+        pending, peer().ip.to_string(), peer().port, ttl_, sid(), reuse_token_, handoff_plain()));
   }
 
   void on_node_input() override {
@@ -323,7 +332,23 @@ class ImapProxySession final : public ProxySession {
         start_node_tls();
         return false;
       case Hop::TlsWait:
+      case Hop::Replacing:
         return true;
+      case Hop::Release:
+        // Anything before the answer was the last session's (the node
+        // should have nothing left for it): no one's.
+        if (line.rfind(release_tag_, 0) != 0) return true;
+        if (line.compare(release_tag_.size(), 2, "OK") == 0) {
+          hop_ = Hop::Login;
+          return true;
+        }
+        core::log_warn("proxy_kept_node_refused")
+            .kv("sid", sid())
+            .kv("node", node_name())
+            .kv("answer", line.substr(release_tag_.size(), 80));
+        hop_ = Hop::Replacing;
+        replace_kept_node();
+        return false;
       case Hop::Login:
         return login_answer(line);
     }
@@ -392,6 +417,7 @@ class ImapProxySession final : public ProxySession {
   std::string login_tag_;
   std::string login_user_;
   core::Secret password_;        // replayed to the node, wiped when it answers
+  std::string release_tag_;      // "<tag> " of the pending UNAUTHENTICATE (Hop::Release)
   std::string reuse_token_;      // given to the node in ID (pool on)
   bool reuse_accepted_ = false;  // the node took it: LOGOUT keeps the connection
   std::optional<int> client_ttl_;

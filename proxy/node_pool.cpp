@@ -8,8 +8,8 @@ namespace postern::proxy {
 
 class NodePool::Entry final : public core::Connection::Handler {
  public:
-  Entry(NodePool& pool, std::string k, std::unique_ptr<core::Connection> c)
-      : pool_(pool), key(std::move(k)), conn(std::move(c)) {
+  Entry(NodePool& pool, std::string k, std::unique_ptr<core::Connection> c, std::string p)
+      : pool_(pool), key(std::move(k)), conn(std::move(c)), pending(std::move(p)) {
     conn->set_handler(this);
   }
   ~Entry() override {
@@ -24,6 +24,7 @@ class NodePool::Entry final : public core::Connection::Handler {
   NodePool& pool_;
   std::string key;
   std::unique_ptr<core::Connection> conn;
+  std::string pending;
 };
 
 NodePool::NodePool(core::EventLoop& loop, core::Counter& reused, core::Counter& kept,
@@ -34,9 +35,9 @@ NodePool::~NodePool() {
   clear();
 }
 
-std::unique_ptr<core::Connection> NodePool::take(const std::string& key) {
+NodePool::Kept NodePool::take(const std::string& key) {
   auto it = by_key_.find(key);
-  if (it == by_key_.end()) return nullptr;
+  if (it == by_key_.end()) return {};
   auto& list = it->second;
   while (!list.empty()) {
     std::unique_ptr<Entry> e = std::move(list.back());
@@ -47,12 +48,12 @@ std::unique_ptr<core::Connection> NodePool::take(const std::string& key) {
     c->set_handler(nullptr);
     if (c->closed() || c->input_size() > 0) continue;
     reused_.inc();
-    return c;
+    return {std::move(c), std::move(e->pending)};
   }
-  return nullptr;
+  return {};
 }
 
-void NodePool::put(const std::string& key, std::unique_ptr<core::Connection> c,
+void NodePool::put(const std::string& key, std::unique_ptr<core::Connection> c, std::string pending,
                    std::size_t max_idle, std::chrono::milliseconds idle_timeout) {
   auto discard = [this](std::unique_ptr<core::Connection> gone) {
     if (!gone) return;
@@ -67,7 +68,7 @@ void NodePool::put(const std::string& key, std::unique_ptr<core::Connection> c,
   if (list.size() >= max_idle) return discard(std::move(c));
   c->set_idle_timeout(idle_timeout);
   c->resume_reading();
-  list.push_back(std::make_unique<Entry>(*this, key, std::move(c)));
+  list.push_back(std::make_unique<Entry>(*this, key, std::move(c), std::move(pending)));
   ++count_;
   kept_.inc();
   idle_.add(1);

@@ -38,12 +38,21 @@ class NodePool {
   NodePool& operator=(const NodePool&) = delete;
   ~NodePool();
 
-  // A kept connection for `key`, or null. The caller becomes its handler.
-  std::unique_ptr<core::Connection> take(const std::string& key);
-  // Keeps `c` (idle, not authenticated) for `idle_timeout`, unless `key`
-  // already holds `max_idle` connections: then it is closed.
-  void put(const std::string& key, std::unique_ptr<core::Connection> c, std::size_t max_idle,
-           std::chrono::milliseconds idle_timeout);
+  struct Kept {
+    std::unique_ptr<core::Connection> conn;
+    // To send before anything else (IMAP: the last user's UNAUTHENTICATE),
+    // and see succeed before trusting the connection; empty when clean.
+    std::string pending;
+    explicit operator bool() const { return conn != nullptr; }
+  };
+  // A kept connection for `key`, or a false Kept. The caller becomes its
+  // handler.
+  Kept take(const std::string& key);
+  // Keeps `c` (idle: not authenticated, or with `pending` to send first) for
+  // `idle_timeout`, unless `key` already holds `max_idle` connections: then
+  // it is closed.
+  void put(const std::string& key, std::unique_ptr<core::Connection> c, std::string pending,
+           std::size_t max_idle, std::chrono::milliseconds idle_timeout);
   // Closes every kept connection (drain, shutdown).
   void clear();
   std::size_t size() const { return count_; }

@@ -162,19 +162,7 @@ void ProxySession::on_closed(core::Connection& c, core::CloseReason reason) noex
       // A kept connection the node closed (it stopped, or timed it out) just
       // as we took it: nothing was lost, try a fresh one.
       core::log_debug("proxy_kept_node_closed").kv("sid", sid_).kv("node", node_name_);
-      loop_.post([weak = weak_from_this()] {
-        auto s = weak.lock();
-        if (!s || !s->live() || s->state_ != State::Handshake || !s->node_reused_) return;
-        s->drop_node();
-        s->node_reused_ = false;
-        s->node_greeted_ = false;
-        s->enter_state(State::Connecting);
-        const auto& nodes = s->gen_->config->nodes;
-        auto it = nodes.find(s->node_name_);
-        if (it == nodes.end()) return s->fail_node("no route to the node", false);
-        s->open_node(it->second);
-      });
-      return;
+      return replace_kept_node();
     }
     // Before the hand-off: the node went away mid-dialogue.
     // Before its greeting, a node that closes (a refused connect among them)
@@ -358,16 +346,31 @@ void ProxySession::connect_node(const std::string& node) {
   node_answered_ = false;
   if (reuses_node_connections()) {
     if (auto kept = node_pool().take(node_pool_key())) {
-      node_ = std::move(kept);
+      node_ = std::move(kept.conn);
       node_->set_handler(this);
       node_->set_idle_timeout(listener_.idle_timeout);
       node_reused_ = true;
       node_greeted_ = true;
       enter_state(State::Handshake);
-      return on_node_reused();
+      return on_node_reused(std::move(kept.pending));
     }
   }
   open_node(*ep);
+}
+
+void ProxySession::replace_kept_node() {
+  loop_.post([weak = weak_from_this()] {
+    auto s = weak.lock();
+    if (!s || !s->live() || s->state_ != State::Handshake || !s->node_reused_) return;
+    s->drop_node();
+    s->node_reused_ = false;
+    s->node_greeted_ = false;
+    s->enter_state(State::Connecting);
+    const auto& nodes = s->gen_->config->nodes;
+    auto it = nodes.find(s->node_name_);
+    if (it == nodes.end()) return s->fail_node("no route to the node", false);
+    s->open_node(it->second);
+  });
 }
 
 NodePool& ProxySession::node_pool() {
@@ -378,7 +381,7 @@ std::string ProxySession::node_pool_key() const {
   return fmt::format("{}/{}/{}", gen_->id, node_name_, service_);
 }
 
-void ProxySession::keep_node(std::unique_ptr<core::Connection> c) {
+void ProxySession::keep_node(std::unique_ptr<core::Connection> c, std::string pending) {
   const ProxyConfig& cfg = *gen_->config;
   // After a reload no session asks for this generation's connections.
   if (draining() || cfg.node_pool_max_idle == 0 || ctx_.current()->id != gen_->id) {
@@ -386,7 +389,7 @@ void ProxySession::keep_node(std::unique_ptr<core::Connection> c) {
     loop_.post([gone = std::shared_ptr<core::Connection>(std::move(c))] {});
     return;
   }
-  node_pool().put(node_pool_key(), std::move(c), cfg.node_pool_max_idle,
+  node_pool().put(node_pool_key(), std::move(c), std::move(pending), cfg.node_pool_max_idle,
                   cfg.node_pool_idle_timeout);
 }
 
@@ -508,6 +511,7 @@ void ProxySession::start_pump() {
         }
       },
       Pump::kSpliceAfter, make_handback());
+  pump_->start();
 }
 
 void ProxySession::read_node_lines(std::size_t max,

@@ -77,9 +77,10 @@ class ProxySession : public core::Connection::Handler,
   virtual void on_client_tls() {}
   // The node's TCP connection (and implicit TLS) is up: expect its greeting.
   virtual void on_node_connected() = 0;
-  // A kept node connection (not logged in, greeting long past) was taken
-  // from the pool instead of connecting: go on as after the greeting.
-  virtual void on_node_reused() {}
+  // A kept node connection (greeting long past) was taken from the pool
+  // instead of connecting: go on as after the greeting, sending `pending`
+  // (NodePool::Kept) first and, unless it succeeds, replace_kept_node().
+  virtual void on_node_reused(std::string /*pending*/) {}
   // The protocol keeps node connections (connect_node() may take one).
   virtual bool reuses_node_connections() const { return false; }
   // How the pump hands the node connection back at the session's end
@@ -152,7 +153,11 @@ class ProxySession : public core::Connection::Handler,
   bool draining() const { return ctx_.draining.load(std::memory_order_relaxed); }
   // A released node connection (Handback::released): kept in the pool for
   // the configured time, unless the proxy is draining.
-  void keep_node(std::unique_ptr<core::Connection> c);
+  void keep_node(std::unique_ptr<core::Connection> c, std::string pending);
+  // The kept connection this attempt took is no good (closed before it
+  // answered, or its pending command failed): on a later turn, drop it and
+  // connect afresh; the login is sent again.
+  void replace_kept_node();
   bool node_reused() const { return node_reused_; }
 
   void send(std::string_view bytes);
@@ -180,6 +185,7 @@ class ProxySession : public core::Connection::Handler,
   const core::PeerAddress& peer() const { return peer_; }
   const std::string& sid() const { return sid_; }
   const std::string& proto() const { return proto_; }
+  const std::string& node_name() const { return node_name_; }
   core::EventLoop& loop() { return loop_; }
 
   std::string user_;       // as the directory knows it, once known

@@ -43,8 +43,12 @@ Pump::Pump(core::EventLoop& loop, std::unique_ptr<core::Connection> client,
   node_->set_handler(this);
   client_->resume_reading();
   node_->resume_reading();
+}
+
+void Pump::start() {
   if (client_->input_size() > 0) forward(*client_, *node_);
-  if (node_->input_size() > 0) forward(*node_, *client_);
+  // The client's input may have ended the session (a LOGOUT) already.
+  if (!released_ && node_ && node_->input_size() > 0) forward(*node_, *client_);
 }
 
 Pump::~Pump() {
@@ -68,6 +72,12 @@ void Pump::forward_client_watched() {
     // Whatever the client sent after its LOGOUT is for no one.
     client_->drain_input(client_->input_size());
     releasing_ = true;
+    if (scan.settled && node_->input_size() == 0 && node_->output_pending() == 0 &&
+        !node_->closed()) {
+      // Nothing owed: the client hears its goodbye now, and the release
+      // command travels with the next login on this connection.
+      return release_node(true, handback_->release_command());
+    }
     // A node that does not answer within this ends the session.
     node_->set_idle_timeout(std::min(idle_, kReleaseTimeout));
     node_->write(handback_->release_command());
@@ -99,13 +109,13 @@ void Pump::forward_node_releasing() {
   release_node(scan.clean && node_->input_size() == 0);
 }
 
-void Pump::release_node(bool clean) {
+void Pump::release_node(bool clean, std::string pending) {
   released_ = true;
   ++closed_;  // the node's side is done with
   std::unique_ptr<core::Connection> node = std::move(node_);
   node->set_handler(nullptr);
   if (clean && !node->closed() && node->output_pending() == 0) {
-    handback_->released(std::move(node));
+    handback_->released(std::move(node), std::move(pending));
   } else {
     if (!node->closed()) node->close();
     // Freed on the next turn: we may be inside one of its callbacks.
@@ -131,6 +141,7 @@ void Pump::forward(core::Connection& from, core::Connection& to) {
       return;
     }
     if (releasing_) return forward_node_releasing();
+    handback_->watch_node(from.peek_input());
   }
   std::size_t n = from.forward_input_to(to);
   if (&from == client_.get()) {

@@ -14,9 +14,13 @@
 //
 // A Handback (optional) lets a protocol end a session without closing the
 // node connection: it watches the client's bytes for the command that ends
-// the session (IMAP: LOGOUT), sends the node its own command instead
-// (UNAUTHENTICATE), passes on whatever the node still had to say, answers
-// the client itself, and hands the clean node connection back
+// the session (IMAP: LOGOUT), and the node's for what the node still owes
+// the client. When the node owes nothing, the pump answers the client
+// itself and hands the node connection back with the release command
+// (UNAUTHENTICATE) pending: the next session sends it ahead of its own
+// login, in the same write. Otherwise the pump sends the node the release
+// command now, passes on whatever the node still had to say, answers the
+// client, and hands the clean node connection back
 // (proxy/imap_handback.hpp). A session that moves to splice gives it up.
 #pragma once
 
@@ -40,10 +44,16 @@ class Handback {
     std::size_t pass = 0;     // bytes of the client's input that may go to the node now
     bool end = false;         // the session's end command follows them...
     std::size_t end_len = 0;  // ...this long: it is not passed on
+    // ...and the node has answered everything before it, so the release
+    // command may wait for the connection's next user.
+    bool settled = false;
   };
   // `data`: the client's input not passed on yet, from its first byte.
   virtual ClientScan scan_client(std::string_view data) = 0;
-  // Sent to the node instead of the end command (once).
+  // Every byte the node sends the client before the end command, in order.
+  virtual void watch_node(std::string_view data) = 0;
+  // Sent to the node instead of the end command (once), now or by the
+  // connection's next user.
   virtual std::string release_command() = 0;
 
   struct NodeScan {
@@ -56,8 +66,9 @@ class Handback {
   virtual NodeScan scan_node(std::string_view data) = 0;
   // What the client hears last (before its connection closes).
   virtual std::string farewell() = 0;
-  // The node connection, idle and clean; no handler set.
-  virtual void released(std::unique_ptr<core::Connection> node) = 0;
+  // The node connection, idle; no handler set. Clean when `pending` is
+  // empty, else the next user must send `pending` first and see it succeed.
+  virtual void released(std::unique_ptr<core::Connection> node, std::string pending) = 0;
 };
 
 class Pump final : public core::Connection::Handler {
@@ -71,8 +82,8 @@ class Pump final : public core::Connection::Handler {
     bool spliced = false;  // the kernel moved the bytes (SplicePump) from some point on
   };
 
-  // Takes both connections and becomes their handler. Anything already in
-  // either input buffer is forwarded at once. With `splice.pipes`, when neither
+  // Takes both connections and becomes their handler; start() forwards
+  // what either input buffer already holds. With `splice.pipes`, when neither
   // side uses TLS and the session has moved `splice_after` bytes (a bulk
   // transfer, not a login), both sides pause until nothing is buffered
   // either way and the sockets move to a SplicePump (the kernel moves the
@@ -90,6 +101,11 @@ class Pump final : public core::Connection::Handler {
   Pump& operator=(const Pump&) = delete;
   ~Pump() override;
 
+  // Forwards what either input already holds (the client's pipelined
+  // commands). Call once, after storing the Pump: `done` may run within it
+  // (a pipelined LOGOUT), which must find the Pump where close() and
+  // progress() reach it.
+  void start();
   // Closes both sides now (shutdown); `done` runs with reason "closed".
   void close();
   // Bytes so far (for the session's metrics while it runs).
@@ -108,7 +124,7 @@ class Pump final : public core::Connection::Handler {
   core::Connection& other(core::Connection& c) { return &c == client_.get() ? *node_ : *client_; }
   void forward_client_watched();
   void forward_node_releasing();
-  void release_node(bool clean);
+  void release_node(bool clean, std::string pending = {});
 
   core::EventLoop& loop_;
   std::unique_ptr<core::Connection> client_;

@@ -5,11 +5,15 @@
 //     (what it did not pass, plus the next chunk), in one piece and in
 //     chunks whose sizes come from the input: both must pass the same bytes
 //     and find the same LOGOUT, which must be a LOGOUT line at a boundary;
+//     The command count at the end must be the same too;
 //   - the node's bytes after the release command: ImapAnswerScanner,
 //     likewise in one piece and in chunks: the same bytes passed, the same
-//     answer found, never a byte of the answer passed to the client.
+//     answer found, never a byte of the answer passed to the client; and
+//     the same bytes through ImapAnswerCounter (the node's bytes before a
+//     release), whose count and state must not depend on the chunks.
 // Seeds: corpus/imap_handback (sessions with literals, IDLE, and node
 // answers tagged with kTag).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -52,13 +56,30 @@ std::string run_client(std::string_view input, std::uint32_t hash, bool chunked)
       require(is_logout_line(std::string_view(pending).substr(0, r.logout_len), &tag));
       require(tag == r.tag);
       require(pending[r.logout_len - 1] == '\n');
-      return passed + "|LOGOUT " + tag;
+      return passed + "|LOGOUT " + tag + "|" + std::to_string(s.commands());
     }
     // What is held back is a short incomplete line.
     require(pending.size() < ImapCommandScanner::kMaxLogoutLine);
     require(pending.find('\n') == std::string::npos);
   }
-  return passed + "|" + std::to_string(pending.size());
+  return passed + "|" + std::to_string(pending.size()) + "|" + std::to_string(s.commands());
+}
+
+std::string run_counter(std::string_view input, std::uint32_t hash, bool chunked) {
+  ImapAnswerCounter c;
+  std::size_t pos = 0;
+  std::uint64_t last = 0;
+  while (pos < input.size()) {
+    std::size_t n = chunk(input, pos, hash, chunked);
+    c.scan(input.substr(pos, n));
+    pos += n;
+    require(c.tagged() >= last);  // it only counts up
+    last = c.tagged();
+  }
+  // No more tagged answers than lines.
+  require(c.tagged() <=
+          static_cast<std::uint64_t>(std::count(input.begin(), input.end(), '\n')) + 1);
+  return std::to_string(c.tagged()) + (c.at_response_start() ? "s" : "") + (c.lost() ? "l" : "");
 }
 
 std::string run_node(std::string_view input, std::uint32_t hash, bool chunked) {
@@ -99,6 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(run_client(input, hash, true) == run_client(input, hash, false));
   } else {
     require(run_node(input, hash, true) == run_node(input, hash, false));
+    require(run_counter(input, hash, true) == run_counter(input, hash, false));
   }
   return 0;
 }

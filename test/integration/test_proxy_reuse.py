@@ -102,6 +102,30 @@ class KeptNodeConnectionsTest(unittest.TestCase):
         # ...and logged alice's session as ended.
         self.assertTrue(self.node_line(r"user=alice@example\.com.*unauthenticate"))
 
+    def test_a_logout_with_nothing_owed_leaves_the_unauthenticate_to_the_next_login(self):
+        # alice's commands are all answered when she logs out: the proxy
+        # says goodbye itself, and her UNAUTHENTICATE waits in the pool.
+        a = login(self.port, "alice")
+        self.assertEqual(a.select("INBOX")[0], "OK")
+        self.assertEqual(a.noop()[0], "OK")
+        self.assertEqual(a.logout()[0], "BYE")
+        self.assertTrue(self.proxy_line(r"session_end .*user=alice@example\.com .*reason=logout"))
+        time.sleep(0.5)
+        self.assertNotRegex(self.node.log()[self.nlog:],
+                            r"user=alice@example\.com.*reason=unauthenticate")
+        # carol's login carries it, in the same write as her ID and login;
+        # the node ends alice's session first.
+        c = login(self.port, "carol")
+        self.assertEqual(c.select("INBOX")[0], "OK")
+        c.logout()
+        log = self.node.log()[self.nlog:]
+        ended = re.search(r"user=alice@example\.com.*reason=unauthenticate", log)
+        began = re.search(r"imap_login result=ok user=carol@example\.org", log)
+        self.assertTrue(ended and began, log[-3000:])
+        self.assertLess(ended.start(), began.start())
+        self.assertTrue(self.proxy_line(
+            r"session_end .*user=carol@example\.org .*node_conn=reused"))
+
     def test_nothing_of_the_previous_user_reaches_the_next(self):
         # alice has her INBOX selected when a message arrives for her: the
         # node owes her an EXISTS when she logs out.

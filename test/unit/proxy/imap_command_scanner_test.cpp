@@ -2,10 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+using postern::proxy::ImapAnswerCounter;
 using postern::proxy::ImapCommandScanner;
 using postern::proxy::is_logout_line;
 
@@ -16,6 +18,7 @@ struct Outcome {
   bool logout = false;
   std::string tag;
   std::string held;  // presented but neither passed nor the LOGOUT line
+  std::uint64_t commands = 0;
 };
 
 // Feeds `stream` in pieces cut at `cuts`, as the pump does: each time, the
@@ -42,6 +45,7 @@ Outcome run(const std::string& stream, const std::vector<std::size_t>& cuts) {
     }
   }
   o.held = pending;
+  o.commands = s.commands();
   return o;
 }
 
@@ -162,4 +166,76 @@ TEST_CASE("imap command scanner: a literal size it cannot use stops the search")
   r = s.scan("c LOGOUT\r\n");
   CHECK_FALSE(r.logout);
   CHECK(r.pass == 10);
+}
+
+TEST_CASE("imap command scanner: counts the commands before the LOGOUT, at every split") {
+  // A LITERAL+ APPEND, an IDLE with its DONE (one command), a NOOP.
+  const std::string stream =
+      "a NOOP\r\nb APPEND INBOX {12+}\r\nc LOGOUT\r\n\r\n\r\nd IDLE\r\nDONE\r\ne LOGOUT\r\n";
+  each_split(stream, [](const Outcome& o) {
+    CHECK(o.logout);
+    CHECK(o.tag == "e");
+    CHECK(o.commands == 3);
+  });
+}
+
+namespace {
+
+struct Counted {
+  std::uint64_t tagged = 0;
+  bool at_start = false;
+  bool lost = false;
+};
+
+Counted count(const std::string& stream, const std::vector<std::size_t>& cuts) {
+  ImapAnswerCounter c;
+  std::size_t from = 0;
+  std::vector<std::size_t> ends = cuts;
+  ends.push_back(stream.size());
+  for (std::size_t end : ends) {
+    c.scan(std::string_view(stream).substr(from, end - from));
+    from = end;
+  }
+  return {c.tagged(), c.at_response_start(), c.lost()};
+}
+
+void each_count_split(const std::string& stream, const std::function<void(const Counted&)>& check) {
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    CAPTURE(cut);
+    check(count(stream, {cut}));
+  }
+  std::vector<std::size_t> every;
+  for (std::size_t i = 1; i < stream.size(); ++i) every.push_back(i);
+  check(count(stream, every));
+}
+
+}  // namespace
+
+TEST_CASE("imap answer counter: tagged answers, not untagged data or literal bytes") {
+  // Literals (one holding lines that look tagged, an empty one, a BINARY
+  // ~{n}), a continuation request, untagged data; three tagged answers.
+  const std::string stream =
+      "* 1 FETCH (BODY[] {30}\r\nx OK fake\r\ny NO fake too\r\n BODY[1] {0}\r\n)\r\n"
+      "* 2 FETCH (BINARY[] ~{5}\r\nz OK\n)\r\na OK done\r\n+ idling\r\n* 3 EXISTS\r\n"
+      "b OK IDLE done\r\nc NO [TRYCREATE] no\r\n";
+  each_count_split(stream, [](const Counted& c) {
+    CHECK(c.tagged == 3);
+    CHECK(c.at_start);
+    CHECK_FALSE(c.lost);
+  });
+}
+
+TEST_CASE("imap answer counter: a response under way is not a response start") {
+  for (const char* s :
+       {"a OK don", "* 1 FETCH (BODY[] {10}\r\nabc", "* 1 FETCH (BODY[] {3}\r\nabc"}) {
+    CAPTURE(s);
+    each_count_split(s, [](const Counted& c) { CHECK_FALSE(c.at_start); });
+  }
+  CHECK(count("a OK don", {}).tagged == 1);
+  CHECK(count("", {}).at_start);
+}
+
+TEST_CASE("imap answer counter: a literal size it cannot count loses it") {
+  Counted c = count("* 1 FETCH (BODY[] {1234567890123456789012}\r\nx OK\r\n", {});
+  CHECK(c.lost);
 }

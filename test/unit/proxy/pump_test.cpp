@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -142,6 +143,7 @@ struct RigOptions {
   std::uint64_t splice_after = 64 * 1024;
   int client_kernel_buffer = 0;  // TCP: SO_RCVBUF / SO_SNDBUF of the client's socket pair
   bool imap_handback = false;    // an ImapHandback with kToken
+  std::string client_unread;     // in the client's input before the pump starts
 };
 
 constexpr const char* kToken = "0123456789abcdef0123456789abcdef";
@@ -165,12 +167,14 @@ class PumpRig {
       auto client =
           std::make_unique<core::Connection>(loop(), cx, core::PeerAddress{}, co, nullptr);
       auto node = std::make_unique<core::Connection>(loop(), nx, core::PeerAddress{}, co, nullptr);
+      if (!o.client_unread.empty()) client->unread(o.client_unread);
       client_conn_ = client.get();
       node_conn_ = node.get();
       std::unique_ptr<Handback> handback;
       if (o.imap_handback) {
-        handback = std::make_unique<ImapHandback>(kToken, [this](auto c) {
+        handback = std::make_unique<ImapHandback>(kToken, [this](auto c, std::string pending) {
           released_conn_ = std::move(c);
+          released_pending_ = std::move(pending);
           released_ = true;
         });
       }
@@ -178,6 +182,7 @@ class PumpRig {
           loop(), std::move(client), std::move(node), o.buffer,
           SpliceOptions{o.splice ? &pipes_ : nullptr, o.pipe_size}, o.idle,
           [this](const Pump::Result& r) { on_done(r); }, o.splice_after, std::move(handback));
+      pump_->start();
     });
   }
   PumpRig(const PumpRig&) = delete;
@@ -221,6 +226,10 @@ class PumpRig {
   // The node connection the handback gave back (still open), if any.
   bool released() {
     return on_loop([this] { return released_ && released_conn_ && !released_conn_->closed(); });
+  }
+  // What the next user of the released connection must send first.
+  std::string released_pending() {
+    return on_loop([this] { return released_pending_; });
   }
 
   Pump::Result progress() {
@@ -298,6 +307,7 @@ class PumpRig {
   int node_peer_ = -1;
   std::unique_ptr<Pump> pump_;  // touched on the loop thread only
   std::unique_ptr<core::Connection> released_conn_;
+  std::string released_pending_;
   bool released_ = false;
   core::Connection* client_conn_{};  // owned by pump_
   core::Connection* node_conn_{};
@@ -645,7 +655,7 @@ std::string release_tag(const std::string& line) {
   return line.substr(0, sp);
 }
 
-TEST_CASE("pump handback: a LOGOUT returns the node connection once the node confirms") {
+TEST_CASE("pump handback: a LOGOUT while the node owes answers releases it now, after them") {
   PumpRig rig({.imap_handback = true});
   REQUIRE(send_all(rig.client_peer(), "a NOOP\r\nb LOGOUT\r\nc NOOP\r\n"));
   CHECK(recv_line(rig.node_peer()) == "a NOOP\r\n");
@@ -661,6 +671,7 @@ TEST_CASE("pump handback: a LOGOUT returns the node connection once the node con
   REQUIRE(rig.wait_done(2s));
   CHECK(rig.result().reason == "logout");
   CHECK(rig.released());
+  CHECK(rig.released_pending().empty());
   // The node's end is still open, and heard nothing after the release (the
   // client's "c NOOP" after its LOGOUT went nowhere).
   timeval tv{0, 200'000};
@@ -673,15 +684,16 @@ TEST_CASE("pump handback: the answer split anywhere is still found") {
   for (std::size_t cut : {1u, 5u, 12u, 25u, 30u}) {
     CAPTURE(cut);
     PumpRig rig({.imap_handback = true});
-    REQUIRE(send_all(rig.client_peer(), "z LOGOUT\r\n"));
+    REQUIRE(send_all(rig.client_peer(), "y NOOP\r\nz LOGOUT\r\n"));
+    CHECK(recv_line(rig.node_peer()) == "y NOOP\r\n");
     const std::string tag = release_tag(recv_line(rig.node_peer()));
-    const std::string answer = "* OK still here\r\n" + tag + " OK done\r\n";
+    const std::string answer = "* OK still here\r\ny OK\r\n" + tag + " OK done\r\n";
     REQUIRE(send_all(rig.node_peer(), answer.substr(0, std::min(cut, answer.size()))));
     std::this_thread::sleep_for(20ms);
     REQUIRE(send_all(rig.node_peer(), answer.substr(std::min(cut, answer.size()))));
     bool eof = false;
     CHECK(recv_to_eof(rig.client_peer(), &eof) ==
-          "* OK still here\r\n* BYE Logging out.\r\nz OK Logout completed.\r\n");
+          "* OK still here\r\ny OK\r\n* BYE Logging out.\r\nz OK Logout completed.\r\n");
     REQUIRE(rig.wait_done(2s));
     CHECK(rig.released());
   }
@@ -691,12 +703,13 @@ TEST_CASE("pump handback: a refusal or bytes after the answer close the node con
   for (const char* after : {" NO not now\r\n", " OK done\r\n* 1 EXISTS\r\n"}) {
     CAPTURE(after);
     PumpRig rig({.imap_handback = true});
-    REQUIRE(send_all(rig.client_peer(), "q LOGOUT\r\n"));
+    REQUIRE(send_all(rig.client_peer(), "p NOOP\r\nq LOGOUT\r\n"));
+    CHECK(recv_line(rig.node_peer()) == "p NOOP\r\n");
     const std::string tag = release_tag(recv_line(rig.node_peer()));
-    REQUIRE(send_all(rig.node_peer(), tag + after));
+    REQUIRE(send_all(rig.node_peer(), "p OK\r\n" + tag + after));
     bool eof = false;
     CHECK(recv_to_eof(rig.client_peer(), &eof) ==
-          "* BYE Logging out.\r\nq OK Logout completed.\r\n");
+          "p OK\r\n* BYE Logging out.\r\nq OK Logout completed.\r\n");
     REQUIRE(rig.wait_done(2s));
     CHECK_FALSE(rig.released());
     CHECK(recv_to_eof(rig.node_peer(), &eof).empty());
@@ -706,13 +719,118 @@ TEST_CASE("pump handback: a refusal or bytes after the answer close the node con
 
 TEST_CASE("pump handback: a client gone before the node answers still ends the session") {
   PumpRig rig({.imap_handback = true});
-  REQUIRE(send_all(rig.client_peer(), "b LOGOUT\r\n"));
+  REQUIRE(send_all(rig.client_peer(), "a NOOP\r\nb LOGOUT\r\n"));
+  CHECK(recv_line(rig.node_peer()) == "a NOOP\r\n");
   const std::string tag = release_tag(recv_line(rig.node_peer()));
   rig.hang_up_client();
   std::this_thread::sleep_for(20ms);
-  REQUIRE(send_all(rig.node_peer(), "* 1 EXISTS\r\n" + tag + " OK done\r\n"));
+  REQUIRE(send_all(rig.node_peer(), "* 1 EXISTS\r\na OK\r\n" + tag + " OK done\r\n"));
   REQUIRE(rig.wait_done(2s));
   CHECK(rig.released());
+}
+
+// The node heard nothing more after `ms`.
+bool node_hears_nothing(PumpRig& rig, int ms = 200) {
+  timeval tv{0, ms * 1000};
+  ::setsockopt(rig.node_peer(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char byte = 0;
+  return ::recv(rig.node_peer(), &byte, 1, 0) < 0;
+}
+
+// The client sends `commands` (each answered by `answers`, in `pieces`),
+// then LOGOUT once everything has arrived: with nothing owed, the goodbye
+// comes at once and the UNAUTHENTICATE waits for the next user.
+void check_settled_logout(const std::string& commands, const std::string& answers,
+                          std::size_t pieces) {
+  CAPTURE(commands);
+  CAPTURE(pieces);
+  PumpRig rig({.imap_handback = true});
+  REQUIRE(send_all(rig.client_peer(), commands));
+  CHECK(recv_exact(rig.node_peer(), commands.size()) == commands);
+  const std::size_t step = (answers.size() + pieces - 1) / pieces;
+  for (std::size_t at = 0; at < answers.size(); at += step) {
+    REQUIRE(send_all(rig.node_peer(), answers.substr(at, step)));
+    std::this_thread::sleep_for(5ms);
+  }
+  CHECK(recv_exact(rig.client_peer(), answers.size()) == answers);
+  REQUIRE(send_all(rig.client_peer(), "z LOGOUT\r\n"));
+  bool eof = false;
+  CHECK(recv_to_eof(rig.client_peer(), &eof) == "* BYE Logging out.\r\nz OK Logout completed.\r\n");
+  CHECK(eof);
+  REQUIRE(rig.wait_done(2s));
+  CHECK(rig.result().reason == "logout");
+  CHECK(rig.released());
+  const std::string pending = rig.released_pending();
+  CHECK(release_tag(pending).size() > 8);
+  CHECK(node_hears_nothing(rig));
+}
+
+TEST_CASE("pump handback: a LOGOUT with nothing owed is answered at once; UNAUTHENTICATE waits") {
+  // Straight after the login.
+  check_settled_logout("", "", 1);
+  check_settled_logout("a NOOP\r\n", "* 2 EXISTS\r\na OK NOOP done\r\n", 1);
+  // A literal in an answer holds a line that looks tagged; split anywhere.
+  const std::string fetch =
+      "* 1 FETCH (BODY[] {24}\r\nb OK not an answer\r\n\r\n)\r\n* 2 FETCH (BODY[] {0}\r\n)\r\n"
+      "a OK FETCH done\r\n";
+  for (std::size_t pieces : {1u, 3u, 7u, 20u})
+    check_settled_logout("a FETCH 1:2 BODY[]\r\n", fetch, pieces);
+  check_settled_logout("a SELECT INBOX\r\n", "a OK [READ-WRITE] done\r\n", 1);
+}
+
+TEST_CASE("pump handback: a LOGOUT pipelined behind the login ends the session as it starts") {
+  // The IMAP proxy puts what the client sent after its login back in the
+  // client's input; start() finds the LOGOUT there.
+  PumpRig rig({.imap_handback = true, .client_unread = "b LOGOUT\r\nc NOOP\r\n"});
+  bool eof = false;
+  CHECK(recv_to_eof(rig.client_peer(), &eof) == "* BYE Logging out.\r\nb OK Logout completed.\r\n");
+  CHECK(eof);
+  REQUIRE(rig.wait_done(2s));
+  CHECK(rig.result().reason == "logout");
+  CHECK(rig.released());
+  CHECK_FALSE(rig.released_pending().empty());
+  CHECK(node_hears_nothing(rig));
+}
+
+TEST_CASE("pump handback: an IDLE and its DONE count as one command") {
+  PumpRig rig({.imap_handback = true});
+  REQUIRE(send_all(rig.client_peer(), "a IDLE\r\n"));
+  CHECK(recv_line(rig.node_peer()) == "a IDLE\r\n");
+  REQUIRE(send_all(rig.node_peer(), "+ idling\r\n"));
+  CHECK(recv_line(rig.client_peer()) == "+ idling\r\n");
+  REQUIRE(send_all(rig.client_peer(), "DONE\r\n"));
+  CHECK(recv_line(rig.node_peer()) == "DONE\r\n");
+  REQUIRE(send_all(rig.node_peer(), "a OK IDLE done\r\n"));
+  CHECK(recv_line(rig.client_peer()) == "a OK IDLE done\r\n");
+  REQUIRE(send_all(rig.client_peer(), "b LOGOUT\r\n"));
+  bool eof = false;
+  CHECK(recv_to_eof(rig.client_peer(), &eof) == "* BYE Logging out.\r\nb OK Logout completed.\r\n");
+  REQUIRE(rig.wait_done(2s));
+  CHECK(rig.released());
+  CHECK_FALSE(rig.released_pending().empty());
+  CHECK(node_hears_nothing(rig));
+}
+
+TEST_CASE("pump handback: an answer still under way sends the release now") {
+  // Untagged data only, or the tagged line cut short: the node owes.
+  for (const char* sent : {"* 1 EXISTS\r\n", "a OK NOO"}) {
+    CAPTURE(sent);
+    PumpRig rig({.imap_handback = true});
+    REQUIRE(send_all(rig.client_peer(), "a NOOP\r\n"));
+    CHECK(recv_line(rig.node_peer()) == "a NOOP\r\n");
+    REQUIRE(send_all(rig.node_peer(), sent));
+    CHECK(recv_exact(rig.client_peer(), std::strlen(sent)) == sent);
+    REQUIRE(send_all(rig.client_peer(), "b LOGOUT\r\n"));
+    const std::string tag = release_tag(recv_line(rig.node_peer()));
+    const std::string rest = std::string(sent)[0] == '*' ? "a OK\r\n" : "P\r\n";
+    REQUIRE(send_all(rig.node_peer(), rest + tag + " OK done\r\n"));
+    bool eof = false;
+    CHECK(recv_to_eof(rig.client_peer(), &eof) ==
+          rest + "* BYE Logging out.\r\nb OK Logout completed.\r\n");
+    REQUIRE(rig.wait_done(2s));
+    CHECK(rig.released());
+    CHECK(rig.released_pending().empty());
+  }
 }
 
 TEST_CASE("pump handback: a LOGOUT inside a literal passes to the node as data") {
