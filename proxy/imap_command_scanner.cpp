@@ -127,13 +127,16 @@ ImapCommandScanner::Result ImapCommandScanner::scan(std::string_view data) {
       }
       case Mode::InLine: {
         const void* nl = std::memchr(data.data() + i, '\n', data.size() - i);
+        const std::size_t end =
+            nl == nullptr ? data.size()
+                          : static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
+        std::string_view part = data.substr(i, end - i);
+        if (!saw_brace_ && part.find('{') != std::string_view::npos) saw_brace_ = true;
         if (nl == nullptr) {
-          keep_tail(tail_, data.substr(i));
+          keep_tail(tail_, part);
           i = data.size();
           break;
         }
-        const auto end = static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
-        std::string_view part = data.substr(i, end - i);
         if (part.size() > kTail) part.remove_prefix(part.size() - kTail);
         end_of_line(part);
         i = end + 1;
@@ -173,6 +176,7 @@ ImapCommandScanner::Result ImapCommandScanner::scan(std::string_view data) {
           return r;
         }
         if (is_command_line(line, "IDLE", nullptr)) idle_ = true;
+        if (line.find('{') != std::string_view::npos) saw_brace_ = true;
         end_of_line(line.substr(0, line.size() - 1));
         i = end + 1;
         break;
@@ -246,7 +250,11 @@ void ImapAnswerCounter::scan(std::string_view data) {
         break;
       }
       case Mode::ResponseStart:
-        if (data[i] != '*' && data[i] != '+') ++tagged_;
+        if (data[i] == '+') {
+          asked_for_data_ = true;
+        } else if (data[i] != '*') {
+          ++tagged_;
+        }
         mode_ = Mode::InLine;
         break;
       case Mode::InLine: {

@@ -49,6 +49,11 @@ class ImapCommandScanner {
   // Commands passed whole so far (an IDLE and its DONE count as one): each
   // gets exactly one tagged answer from the node.
   std::uint64_t commands() const { return commands_; }
+  // A "{" outside literal data so far: where a literal may have been
+  // announced. The node may then frame what follows differently (its
+  // parser's own rules for a literal at the end of a bad line), so a count
+  // of commands proves nothing about what the node waits for.
+  bool saw_brace() const { return saw_brace_; }
 
  private:
   enum class Mode { CommandStart, InLine, InLiteral, Lost };
@@ -61,6 +66,7 @@ class ImapCommandScanner {
   bool idle_ = false;  // an IDLE is running: the next line must be DONE
   std::uint64_t literal_left_ = 0;
   std::uint64_t commands_ = 0;
+  bool saw_brace_ = false;
   std::string tail_;  // the last bytes of the current line (literal announcement)
 };
 
@@ -77,6 +83,9 @@ class ImapAnswerCounter {
   bool at_response_start() const { return mode_ == Mode::ResponseStart; }
   // A literal size it cannot count: it knows nothing any more.
   bool lost() const { return mode_ == Mode::Lost; }
+  // A continuation request ("+") so far: the node asked the client for
+  // data (a literal, an AUTHENTICATE response, IDLE's DONE).
+  bool asked_for_data() const { return asked_for_data_; }
 
  private:
   enum class Mode { ResponseStart, InLine, InLiteral, Lost };
@@ -85,6 +94,7 @@ class ImapAnswerCounter {
   Mode mode_ = Mode::ResponseStart;
   std::uint64_t literal_left_ = 0;
   std::uint64_t tagged_ = 0;
+  bool asked_for_data_ = false;
   std::string tail_;  // the last bytes of the current line (literal announcement)
 };
 

@@ -23,7 +23,12 @@ Handback::ClientScan ImapHandback::scan_client(std::string_view data) {
   out.end_len = r.logout_len;
   if (r.logout) {
     client_tag_ = std::move(r.tag);
-    out.settled = !scanner_.lost() && !counter_.lost() && counter_.at_response_start() &&
+    // Nothing owed, and nothing the node could still be reading as data:
+    // no literal was announced (however the node framed it) and the node
+    // never asked for data. A node that waits for data would take the next
+    // user's login for it.
+    out.settled = !scanner_.lost() && !scanner_.saw_brace() && !counter_.lost() &&
+                  !counter_.asked_for_data() && counter_.at_response_start() &&
                   counter_.tagged() == scanner_.commands();
   }
   return out;

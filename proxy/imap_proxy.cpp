@@ -339,6 +339,7 @@ class ImapProxySession final : public ProxySession {
         // should have nothing left for it): no one's.
         if (line.rfind(release_tag_, 0) != 0) return true;
         if (line.compare(release_tag_.size(), 2, "OK") == 0) {
+          node_greeted();
           hop_ = Hop::Login;
           return true;
         }

@@ -53,7 +53,13 @@ ProxySession::ProxySession(ProxyContext& ctx, core::EventLoop& loop, core::Accep
       proto_(std::move(proto)),
       sid_(next_session_id()),
       login_timer_(loop, [this] { on_login_timeout(); }),
-      connect_timer_(loop, [this] { fail_node("the node did not greet in time", true); }),
+      connect_timer_(loop,
+                     [this] {
+                       // A kept connection that does not answer its pending
+                       // command in time is replaced, once.
+                       if (node_reused_) return replace_kept_node();
+                       fail_node("the node did not greet in time", true);
+                     }),
       wait_timer_(loop, [this] {
         auto next = std::move(after_wait_);
         if (next) next();
@@ -158,9 +164,10 @@ void ProxySession::on_closed(core::Connection& c, core::CloseReason reason) noex
     drop_node();
     finish(end_reason_.empty() ? close_reason(true, reason) : end_reason_);
   } else if (&c == node_.get()) {
-    if (node_reused_ && !node_answered_) {
+    if (node_reused_ && (!node_answered_ || !node_greeted_)) {
       // A kept connection the node closed (it stopped, or timed it out) just
-      // as we took it: nothing was lost, try a fresh one.
+      // as we took it, or before it answered the pending command: nothing
+      // was lost, try a fresh one.
       core::log_debug("proxy_kept_node_closed").kv("sid", sid_).kv("node", node_name_);
       return replace_kept_node();
     }
@@ -350,7 +357,10 @@ void ProxySession::connect_node(const std::string& node) {
       node_->set_handler(this);
       node_->set_idle_timeout(listener_.idle_timeout);
       node_reused_ = true;
-      node_greeted_ = true;
+      // With a command pending, the connection counts as greeted once the
+      // node has answered it (node_greeted()), within the connect timeout.
+      node_greeted_ = kept.pending.empty();
+      if (!node_greeted_) connect_timer_.arm(gen_->config->connect_timeout);
       enter_state(State::Handshake);
       return on_node_reused(std::move(kept.pending));
     }

@@ -79,7 +79,8 @@ class ProxySession : public core::Connection::Handler,
   virtual void on_node_connected() = 0;
   // A kept node connection (greeting long past) was taken from the pool
   // instead of connecting: go on as after the greeting, sending `pending`
-  // (NodePool::Kept) first and, unless it succeeds, replace_kept_node().
+  // (NodePool::Kept) first; its success is the greeting (node_greeted()),
+  // anything else replace_kept_node().
   virtual void on_node_reused(std::string /*pending*/) {}
   // The protocol keeps node connections (connect_node() may take one).
   virtual bool reuses_node_connections() const { return false; }

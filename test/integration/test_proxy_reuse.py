@@ -172,6 +172,45 @@ class KeptNodeConnectionsTest(unittest.TestCase):
             self.assertEqual(f.read(), b"")
         self.assertTrue(self.proxy_line(r"session_end .*user=alice@example\.com .*reason=logout"))
 
+    def test_a_node_left_reading_data_never_gets_the_next_login(self):
+        # alice announces a literal at the end of a line the node refuses
+        # (an unclosed quote): the node does not take the literal, and reads
+        # the "literal" as an APPEND of its own, whose message it then asks
+        # for. Were her connection kept with the UNAUTHENTICATE pending, the
+        # next login to node1 would become that message in her INBOX.
+        if self.node_tls != "starttls":
+            self.skipTest("once is enough (the wait for the release takes 10 s)")
+        kept_before = metric(self.proxy.metrics(), "postern_proxy_node_connections_kept_total")
+        user, password = USERS["alice"].encode(), Slapd.user_password("alice").encode()
+        append = b"h APPEND INBOX {300}"
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            f = s.makefile("rb")
+            f.readline()
+            s.sendall(b"a LOGIN %s %s\r\n" % (user, password))
+            read_until_tag(f, b"a", [])
+            s.sendall(b'b SELECT "x {%d+}\r\n%s\r\n' % (len(append), append))
+            seen = []
+            self.assertTrue(read_until_tag(f, b"b", seen).startswith(b"b BAD"), seen)
+            self.assertTrue(f.readline().startswith(b"+"))  # the node wants the message
+            s.sendall(b"z LOGOUT\r\n")
+            # carol logs in meanwhile: never on alice's connection.
+            c = login(self.port, "carol")
+            self.assertEqual(c.select("INBOX")[0], "OK")
+            c.logout()
+            # alice's goodbye comes when the node does not confirm the
+            # release (10 s); her node connection is closed, not kept.
+            rest = f.read()
+            self.assertIn(b"z OK Logout completed.", rest)
+        self.assertTrue(self.proxy_line(
+            r"session_end .*user=alice@example\.com .*reason=node_timeout"))
+        self.assertEqual(metric(self.proxy.metrics(), "postern_proxy_node_connections_kept_total"),
+                         kept_before + 1)  # carol's, not alice's
+        a = login(self.port, "alice")
+        a.select("INBOX")
+        typ, data = a.search(None, "TEXT", "AUTHENTICATE")
+        self.assertEqual((typ, data), ("OK", [b""]))
+        a.logout()
+
     def test_a_client_cannot_unauthenticate_through_the_proxy(self):
         a = login(self.port, "alice")
         typ, data = a.capability()

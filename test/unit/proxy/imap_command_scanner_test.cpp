@@ -19,6 +19,7 @@ struct Outcome {
   std::string tag;
   std::string held;  // presented but neither passed nor the LOGOUT line
   std::uint64_t commands = 0;
+  bool saw_brace = false;
 };
 
 // Feeds `stream` in pieces cut at `cuts`, as the pump does: each time, the
@@ -46,6 +47,7 @@ Outcome run(const std::string& stream, const std::vector<std::size_t>& cuts) {
   }
   o.held = pending;
   o.commands = s.commands();
+  o.saw_brace = s.saw_brace();
   return o;
 }
 
@@ -176,7 +178,20 @@ TEST_CASE("imap command scanner: counts the commands before the LOGOUT, at every
     CHECK(o.logout);
     CHECK(o.tag == "e");
     CHECK(o.commands == 3);
+    CHECK(o.saw_brace);
   });
+}
+
+TEST_CASE("imap command scanner: notes any brace outside literal data, at every split") {
+  each_split("a NOOP\r\nb SELECT INBOX\r\nc LOGOUT\r\n", [](const Outcome& o) {
+    CHECK(o.commands == 2);
+    CHECK_FALSE(o.saw_brace);
+  });
+  // In a long line, a short one, and inside literal data (which does not count).
+  const std::string long_line =
+      "a SEARCH SUBJECT \"" + std::string(100, 'x') + "{\"\r\nz LOGOUT\r\n";
+  each_split(long_line, [](const Outcome& o) { CHECK(o.saw_brace); });
+  each_split("a NOOP {\r\nz LOGOUT\r\n", [](const Outcome& o) { CHECK(o.saw_brace); });
 }
 
 namespace {
@@ -185,6 +200,7 @@ struct Counted {
   std::uint64_t tagged = 0;
   bool at_start = false;
   bool lost = false;
+  bool asked = false;
 };
 
 Counted count(const std::string& stream, const std::vector<std::size_t>& cuts) {
@@ -196,7 +212,7 @@ Counted count(const std::string& stream, const std::vector<std::size_t>& cuts) {
     c.scan(std::string_view(stream).substr(from, end - from));
     from = end;
   }
-  return {c.tagged(), c.at_response_start(), c.lost()};
+  return {c.tagged(), c.at_response_start(), c.lost(), c.asked_for_data()};
 }
 
 void each_count_split(const std::string& stream, const std::function<void(const Counted&)>& check) {
@@ -222,7 +238,11 @@ TEST_CASE("imap answer counter: tagged answers, not untagged data or literal byt
     CHECK(c.tagged == 3);
     CHECK(c.at_start);
     CHECK_FALSE(c.lost);
+    CHECK(c.asked);  // "+ idling"
   });
+  // A "+" inside a literal or a line is not a request.
+  each_count_split("* 1 FETCH (BODY[] {9}\r\n+ go on\r\n)\r\na OK + done\r\n",
+                   [](const Counted& c) { CHECK_FALSE(c.asked); });
 }
 
 TEST_CASE("imap answer counter: a response under way is not a response start") {
