@@ -53,13 +53,7 @@ ProxySession::ProxySession(ProxyContext& ctx, core::EventLoop& loop, core::Accep
       proto_(std::move(proto)),
       sid_(next_session_id()),
       login_timer_(loop, [this] { on_login_timeout(); }),
-      connect_timer_(loop,
-                     [this] {
-                       // A kept connection that does not answer its pending
-                       // command in time is replaced, once.
-                       if (node_reused_) return replace_kept_node();
-                       fail_node("the node did not greet in time", true);
-                     }),
+      connect_timer_(loop, [this] { fail_node("the node did not greet in time", true); }),
       wait_timer_(loop, [this] {
         auto next = std::move(after_wait_);
         if (next) next();
@@ -358,9 +352,12 @@ void ProxySession::connect_node(const std::string& node) {
       node_->set_idle_timeout(listener_.idle_timeout);
       node_reused_ = true;
       // With a command pending, the connection counts as greeted once the
-      // node has answered it (node_greeted()), within the connect timeout.
+      // node has answered it (node_greeted()); a close before replaces it.
+      // No timer: the node sends that answer with the login's (it holds the
+      // answers of pipelined commands while the login runs), so the wait is
+      // the login check's, bounded by the login timeout as on a new
+      // connection.
       node_greeted_ = kept.pending.empty();
-      if (!node_greeted_) connect_timer_.arm(gen_->config->connect_timeout);
       enter_state(State::Handshake);
       return on_node_reused(std::move(kept.pending));
     }
