@@ -322,7 +322,7 @@ void Session::sync(std::function<void()> then) {
         return r;
       },
       loop_,
-      [weak, id, epoch, then = std::move(then)](Result r) mutable {
+      [weak, id, epoch, then](Result r) mutable {
         auto self = weak.lock();
         // After UNAUTHENTICATE: the previous user's news; no command waits.
         if (!self || self->closed_ || self->epoch_ != epoch) return;
@@ -345,9 +345,13 @@ void Session::sync(std::function<void()> then) {
         then();
       });
   if (!queued) {
+    // No worker to spare: answer without the news and look again at the
+    // next command. `then` was copied, not moved, into the refused job (it
+    // is called here). Marked after then(): before, complete() would come
+    // straight back here, without end while the queue stays full.
     sync_running_ = false;
-    changes_pending_ = true;
     then();
+    changes_pending_ = true;
   }
 }
 

@@ -139,3 +139,61 @@ class PipeliningTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FullWorkerQueueTest(unittest.TestCase):
+    """One worker and a queue of one: many sessions in a selected mailbox
+    find the queue full now and then. A command is then answered without
+    the mailbox's news (the next one looks again), and the node stays up."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ldap = Slapd()
+        cls.ldap.start()
+        cls.node = Node(cls.ldap, listeners=("imap",),
+                        node={"threads": 1, "worker_threads": 1, "worker_queue": 1})
+        cls.node.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.stop()
+        cls.node.cleanup()
+        cls.ldap.cleanup()
+
+    def test_commands_are_answered_when_the_queue_is_full(self):
+        import imaplib
+        import threading
+
+        failures = []
+        noops = []
+
+        def client():
+            try:
+                imap = imaplib.IMAP4("127.0.0.1", self.node.port("imap"))
+                # A login or SELECT that finds the queue full is refused in
+                # IMAP's words; the client tries again.
+                for step in (lambda: imap.login(ALICE, PASSWORD), lambda: imap.select("INBOX")):
+                    for _ in range(50):
+                        try:
+                            step()
+                            break
+                        except imaplib.IMAP4.error as e:
+                            if b"[UNAVAILABLE]" not in str(e).encode():
+                                raise
+                for _ in range(40):
+                    typ, _ = imap.noop()
+                    if typ != "OK":
+                        failures.append(typ)
+                    noops.append(1)
+                imap.logout()
+            except Exception as e:  # a node that died shows here
+                failures.append(repr(e))
+
+        threads = [threading.Thread(target=client) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(failures, [])
+        self.assertEqual(len(noops), 12 * 40)
+        self.assertIsNone(self.node.proc.poll(), "the node exited")
