@@ -56,8 +56,7 @@ void Pop3Session::pass(const CheckedCommand& c) {
 void Pop3Session::auth(const CheckedCommand& c) {
   if (c.text.empty()) {
     // Not in RFC 5034, but clients (and Dovecot) use a bare AUTH to list mechanisms.
-    conn_->write(plaintext_login_allowed(*conn_, listener_) ? "+OK\r\nPLAIN\r\n.\r\n"
-                                                            : "+OK\r\n.\r\n");
+    out(plaintext_login_allowed(*conn_, listener_) ? "+OK\r\nPLAIN\r\n.\r\n" : "+OK\r\n.\r\n");
     return;
   }
   if (c.text != "PLAIN") {

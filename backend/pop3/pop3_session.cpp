@@ -50,6 +50,7 @@ Pop3Session::Pop3Session(Pop3Context& context, core::EventLoop& loop, core::Acce
         if (failed_logins_ >= listener_.errors.max_failed_logins) {
           close_reason_ = "too_many_failed_logins";
           quitting_ = true;
+          release_output();
           conn_->close_after_flush();
           return;
         }
@@ -115,12 +116,30 @@ void Pop3Session::reply(std::string_view line) {
   out.reserve(line.size() + 2);
   out.append(line);
   out.append("\r\n");
-  conn_->write(out);
+  this->out(out);
+}
+
+void Pop3Session::out(std::string_view bytes) {
+  if (closed_ || bytes.empty()) return;
+  if (!holding_) {
+    conn_->write(bytes);
+    return;
+  }
+  held_.append(bytes);
+}
+
+void Pop3Session::release_output() {
+  holding_ = false;
+  if (held_.empty()) return;
+  if (!closed_) conn_->write(held_);
+  held_.clear();
+  if (held_.capacity() > 1024) held_.shrink_to_fit();
 }
 
 void Pop3Session::reply_and_close(std::string_view line) {
   reply(line);
   quitting_ = true;
+  release_output();
   conn_->close_after_flush();
 }
 
@@ -134,12 +153,24 @@ void Pop3Session::on_input(core::Connection&) noexcept {
 }
 
 void Pop3Session::process_input() {
+  // Replies to one batch of pipelined commands are held while a later
+  // command of the batch runs asynchronously (a login on the directory):
+  // they leave in one write with its reply, so a proxy that sends XCLIENT
+  // and AUTH together wakes up once. When the session waits for the client,
+  // nothing stays held.
+  holding_ = true;
+  struct Release {
+    Pop3Session& s;
+    ~Release() {
+      if (!s.busy_ || s.held_.empty() || s.quitting_ || s.closed_) s.release_output();
+    }
+  } release{*this};
   while (!busy_ && !quitting_ && !closed_) {
     if (draining_) {
       say_goodbye_draining();
       return;
     }
-    if (conn_->output_pending() >= kReplyHighWater) return;
+    if (conn_->output_pending() + held_.size() >= kReplyHighWater) return;
     evbuffer* in = conn_->input();
     const std::size_t available = in != nullptr ? evbuffer_get_length(in) : 0;
     if (available == 0) return;
@@ -226,7 +257,7 @@ void Pop3Session::capa() {
     if (trusted_proxy()) out += "XCLIENT\r\n";
   }
   out += "IMPLEMENTATION Postern\r\n.\r\n";
-  conn_->write(out);
+  this->out(out);
 }
 
 void Pop3Session::stls() {
@@ -235,7 +266,8 @@ void Pop3Session::stls() {
     return;
   }
   reply("+OK Begin TLS negotiation now.");
-  busy_ = true;  // nothing is read until the handshake is done
+  busy_ = true;      // nothing is read until the handshake is done
+  release_output();  // in the clear, before the handshake
   if (!conn_->start_tls(listener_.tls)) {
     close_reason_ = "tls_failed";
     conn_->close();
@@ -273,6 +305,8 @@ void Pop3Session::on_tls_ready(core::Connection&) noexcept {
 void Pop3Session::on_closed(core::Connection&, core::CloseReason reason) noexcept {
   if (closed_) return;
   closed_ = true;
+  holding_ = false;
+  held_ = std::string();
   delay_.cancel();
   log_close(close_reason_.empty() ? core::close_reason_name(reason) : close_reason_);
   // Jobs in flight keep what they need; the lock goes when the UPDATE job (if

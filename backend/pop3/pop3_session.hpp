@@ -73,6 +73,12 @@ class Pop3Session final : public core::Connection::Handler,
   void process_input();
   void handle_command(const Pop3Command& command);
   void reply(std::string_view line);  // adds CRLF
+  // Queues `bytes` for the client, or holds them while a batch of pipelined
+  // commands runs (see process_input()).
+  void out(std::string_view bytes);
+  // Sends what is held and stops holding: before anything that waits for
+  // the client's side (a close, a TLS handshake, a message stream).
+  void release_output();
   void reply_and_close(std::string_view line);
   void bad_command(std::string_view text);
   void finish_command();  // not busy any more: go on with buffered input
@@ -125,7 +131,9 @@ class Pop3Session final : public core::Connection::Handler,
 
   Pop3Codec codec_;
   Pop3State state_ = Pop3State::Authorization;
-  bool busy_ = false;      // a command is in progress
+  bool busy_ = false;     // a command is in progress
+  bool holding_ = false;  // out() holds replies in held_
+  std::string held_;
   bool quitting_ = false;  // the last reply is on its way
   bool draining_ = false;
   bool closed_ = false;

@@ -97,7 +97,7 @@ void Pop3Session::list(const CheckedCommand& c, bool uidl) {
     out += "\r\n";
   }
   out += ".\r\n";
-  conn_->write(out);
+  this->out(out);
 }
 
 void Pop3Session::retrieve(const CheckedCommand& c) {
@@ -206,6 +206,9 @@ void Pop3Session::on_chunk(std::string bytes, std::uint64_t read, bool last, boo
     conn_->close();
     return;
   }
+  // A stream is never held: its flow control waits for the connection's
+  // output to drain.
+  release_output();
   conn_->write(bytes);
   stream_->offset += read;
   if (last) {
@@ -268,15 +271,17 @@ void Pop3Session::update() {
               .kv("user", s.address_)
               .kv("ok", 0)
               .kv("error", store::store_error_name(r.error));
-          s.conn_->write("-ERR [SYS/TEMP] Some deleted messages were not removed\r\n");
+          s.out("-ERR [SYS/TEMP] Some deleted messages were not removed\r\n");
         } else {
           s.deleted_at_quit_ = r.removed;
-          s.conn_->write(fmt::format("+OK Logging out ({} messages deleted).\r\n", marked));
+          s.out(fmt::format("+OK Logging out ({} messages deleted).\r\n", marked));
         }
+        s.release_output();
         s.conn_->close_after_flush();
       });
   if (!queued) {
     reply("-ERR [SYS/TEMP] Some deleted messages were not removed");
+    release_output();
     conn_->close_after_flush();
   }
 }

@@ -441,6 +441,31 @@ class Pop3Test(unittest.TestCase):
 
     # -- XCLIENT from a trusted proxy -------------------------------------------
 
+    def test_xclient_and_auth_pipelined_are_answered_in_one_write(self):
+        # As the proxy hands a login over: one write, and the node answers
+        # both in one (the proxy wakes up once); on loopback one write by the
+        # node arrives whole in one recv(), two a moment apart do not.
+        with socket.create_connection(("127.0.0.1", self.node.port("pop3")), timeout=30) as s:
+            f = s.makefile("rb")
+            self.assertTrue(f.readline().startswith(b"+OK"))
+            plain = base64.b64encode(b"\0" + ALICE.encode() + b"\0" + ALICE_PW.encode())
+            s.sendall(b"XCLIENT ADDR=192.0.2.56 PORT=4243\r\nAUTH PLAIN " + plain + b"\r\n")
+            got = s.recv(1 << 20)
+            lines = got.split(b"\r\n")
+            self.assertEqual(len(lines), 3, got)
+            self.assertEqual(lines[0], b"+OK", got)
+            self.assertTrue(lines[1].startswith(b"+OK"), got)
+            # Waiting for the client: nothing is held.
+            s.sendall(b"NOOP\r\nCAPA\r\n")
+            got = b""
+            while not got.endswith(b"\r\n.\r\n"):
+                chunk = s.recv(1 << 20)
+                self.assertTrue(chunk, got)
+                got += chunk
+            self.assertTrue(got.startswith(b"+OK\r\n+OK"), got)
+            s.sendall(b"QUIT\r\n")
+            self.assertTrue(s.recv(1 << 20).startswith(b"+OK"))
+
     def test_xclient_from_trusted_proxy_sets_the_logged_client(self):
         p = self.connect()
         self.assertIn("XCLIENT", self.capa(p))
