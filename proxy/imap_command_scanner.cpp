@@ -79,6 +79,15 @@ std::int64_t literal_announced(const std::string& tail, std::string_view end, bo
   return n;
 }
 
+// Skips what `data` holds of a literal from `i` on, `left` bytes of it not
+// seen yet: whether it ended.
+bool skip_literal(std::string_view data, std::size_t& i, std::uint64_t& left) {
+  const std::uint64_t k = std::min<std::uint64_t>(left, data.size() - i);
+  i += static_cast<std::size_t>(k);
+  left -= k;
+  return left == 0;
+}
+
 // Keeps the last kTail bytes of a line that goes on.
 void keep_tail(std::string& tail, std::string_view part) {
   tail.append(part);
@@ -118,13 +127,9 @@ ImapCommandScanner::Result ImapCommandScanner::scan(std::string_view data) {
       case Mode::Lost:
         i = data.size();
         break;
-      case Mode::InLiteral: {
-        const std::uint64_t k = std::min<std::uint64_t>(literal_left_, data.size() - i);
-        i += static_cast<std::size_t>(k);
-        literal_left_ -= k;
-        if (literal_left_ == 0) mode_ = Mode::InLine;
+      case Mode::InLiteral:
+        if (skip_literal(data, i, literal_left_)) mode_ = Mode::InLine;
         break;
-      }
       case Mode::InLine: {
         const void* nl = std::memchr(data.data() + i, '\n', data.size() - i);
         const std::size_t end =
@@ -242,13 +247,9 @@ void ImapAnswerCounter::scan(std::string_view data) {
     switch (mode_) {
       case Mode::Lost:
         return;
-      case Mode::InLiteral: {
-        const std::uint64_t k = std::min<std::uint64_t>(literal_left_, data.size() - i);
-        i += static_cast<std::size_t>(k);
-        literal_left_ -= k;
-        if (literal_left_ == 0) mode_ = Mode::InLine;
+      case Mode::InLiteral:
+        if (skip_literal(data, i, literal_left_)) mode_ = Mode::InLine;
         break;
-      }
       case Mode::ResponseStart:
         if (data[i] == '+') {
           asked_for_data_ = true;
