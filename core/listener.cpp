@@ -71,11 +71,13 @@ ListenerConfig ListenerConfig::from_config(const ConfigNode& n,
   return c;
 }
 
-Listener::Listener(EventLoop& loop, const ListenerConfig& config, Service& service,
-                   const std::string& file, const std::string& key)
-    : loop_(loop), config_(config), service_(service) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
+namespace {
+
+// The socket address to bind for `config`; throws ConfigError(file, key)
+// when its host is not an IP address.
+socklen_t bind_address(const ListenerConfig& config, const std::string& file,
+                       const std::string& key, sockaddr_storage& ss) {
+  ss = sockaddr_storage{};
   auto ip =
       config.address.host.empty() ? IpAddress::parse("::") : IpAddress::parse(config.address.host);
   if (!ip) throw ConfigError(file, key + ".address", "expected an IP address to listen on");
@@ -84,21 +86,67 @@ Listener::Listener(EventLoop& loop, const ListenerConfig& config, Service& servi
     s6->sin6_family = AF_INET6;
     s6->sin6_port = htons(config.address.port);
     std::memcpy(&s6->sin6_addr, ip->bytes.data(), 16);
-    len = sizeof *s6;
-  } else {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(config.address.port);
-    std::memcpy(&s4->sin_addr, ip->bytes.data(), 4);
-    len = sizeof *s4;
+    return sizeof *s6;
   }
-  auto cannot_listen = [&](int err) {
-    return ConfigError(
-        file, key + ".address",
-        fmt::format("cannot listen on {}: {}", config.address.to_string(), std::strerror(err)));
-  };
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(config.address.port);
+  std::memcpy(&s4->sin_addr, ip->bytes.data(), 4);
+  return sizeof *s4;
+}
+
+ConfigError cannot_listen(const ListenerConfig& config, const std::string& file,
+                          const std::string& key, int err) {
+  return ConfigError(
+      file, key + ".address",
+      fmt::format("cannot listen on {}: {}", config.address.to_string(), std::strerror(err)));
+}
+
+}  // namespace
+
+void check_own_address(const ConfigNode& node, const ListenerConfig& fresh,
+                       const std::vector<std::unique_ptr<ListenerConfig>>& earlier) {
+  if (fresh.address.port == 0) return;
+  auto host = [](const Endpoint& e) { return IpAddress::parse(e.host.empty() ? "::" : e.host); };
+  const auto mine = host(fresh.address);
+  if (!mine) return;  // the bind names the bad host
+  for (std::size_t k = 0; k < earlier.size(); ++k) {
+    const ListenerConfig& other = *earlier[k];
+    if (other.address.port != fresh.address.port || host(other.address) != mine) continue;
+    node.fail("address", fmt::format("expected an address no other listener uses; "
+                                     "listeners[{}] (\"{}\") listens on {} too",
+                                     k, other.name, other.address.to_string()));
+  }
+}
+
+void Listener::check_free(const ListenerConfig& config, const std::string& file,
+                          const std::string& key) {
+  sockaddr_storage ss;
+  socklen_t len = bind_address(config, file, key, ss);
+  // SO_REUSEPORT would let this process join the listening sockets of
+  // another one of the same user (a second node started on the same file),
+  // and the kernel would then split connections between the two. A bind
+  // without it fails on any socket listening there. SO_REUSEADDR keeps
+  // connections in TIME_WAIT from a previous run out of the way.
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw cannot_listen(config, file, key, errno);
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw cannot_listen(config, file, key, err);
+  }
+  ::close(fd);
+}
+
+Listener::Listener(EventLoop& loop, const ListenerConfig& config, Service& service,
+                   const std::string& file, const std::string& key)
+    : loop_(loop), config_(config), service_(service) {
+  sockaddr_storage ss;
+  socklen_t len = bind_address(config, file, key, ss);
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw cannot_listen(errno);
+  if (fd < 0) throw cannot_listen(config, file, key, errno);
   // Set before listen(): accepted sockets inherit TCP_NODELAY from the
   // listening one (Linux), which spares a setsockopt per connection
   // (Connection::Options::nodelay_inherited), and none is accepted without it.
@@ -109,14 +157,14 @@ Listener::Listener(EventLoop& loop, const ListenerConfig& config, Service& servi
       ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     int err = errno;
     ::close(fd);
-    throw cannot_listen(err);
+    throw cannot_listen(config, file, key, err);
   }
   listener_ = evconnlistener_new(loop.base(), &Listener::on_accept, this,
                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
   if (listener_ == nullptr) {
     int err = errno;
     ::close(fd);
-    throw cannot_listen(err);
+    throw cannot_listen(config, file, key, err);
   }
 }
 

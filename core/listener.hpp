@@ -65,6 +65,14 @@ struct ListenerConfig {
   bool starttls_available() const { return tls != nullptr && !implicit_tls; }
 };
 
+// Every loop's socket of a listener joins one SO_REUSEPORT group, so two
+// listeners of one process on one address would silently share its
+// connections (an IMAP client landing on the IMAPS socket waits for ever).
+// Refuses `fresh`, read from `node`, when one of `earlier` (the entries
+// before it in the same "listeners" array) has its address. Port 0 is exempt.
+void check_own_address(const ConfigNode& node, const ListenerConfig& fresh,
+                       const std::vector<std::unique_ptr<ListenerConfig>>& earlier);
+
 // A connection accepted and admitted, handed to a Service on its loop.
 struct Accepted {
   int fd = -1;
@@ -94,6 +102,13 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
   ~Listener();
+
+  // Throws ConfigError(file, key) when a socket of another process, or one
+  // left behind, already listens on the listener's address. Call once per
+  // listener before the loops bind it: SO_REUSEPORT would otherwise let a
+  // second node of the same user join the first one's port.
+  static void check_free(const ListenerConfig& config, const std::string& file,
+                         const std::string& key);
 
   // Stops accepting; open sessions, and connections still sending their
   // PROXY header, go on.

@@ -41,6 +41,10 @@ Proxy::Proxy(ProxyConfig config) : config_(std::make_shared<const ProxyConfig>(s
     if (services_.count(l->protocol) == 0)
       services_[l->protocol] = make_protocol_service(*context_, l->protocol);
   }
+  for (std::size_t k = 0; k < config_->listeners.size(); ++k) {
+    core::Listener::check_free(*config_->listeners[k], config_->file,
+                               "listeners[" + std::to_string(k) + "]");
+  }
   listeners_.resize(loops_.size());
   std::exception_ptr error;
   std::mutex error_mutex;

@@ -223,6 +223,7 @@ void parse_listeners(const core::ConfigNode& root, ProxyConfig& c) {
       for (const auto& p : proxy_protocols()) known += (known.empty() ? "" : ", ") + p;
       l.fail("protocol", fmt::format("expected one of {}, found \"{}\"", known, cfg->protocol));
     }
+    core::check_own_address(l, *cfg, c.listeners);
     c.listeners.push_back(std::move(cfg));
   }
   if (c.listeners.empty()) root.fail("listeners", "expected at least one listener");

@@ -42,6 +42,10 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
       services_[l->protocol] = node_services().at(l->protocol)(*context_);
     }
   }
+  for (std::size_t k = 0; k < config_.listeners.size(); ++k) {
+    core::Listener::check_free(*config_.listeners[k], config_.file,
+                               "listeners[" + std::to_string(k) + "]");
+  }
   listeners_.resize(loops_.size());
   // Listeners and the admin server live on their loops; a bind error on any
   // loop stops the start.

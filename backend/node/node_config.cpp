@@ -210,6 +210,7 @@ NodeConfig load_node_config(const std::string& file, const std::set<std::string>
       for (const auto& p : protocols) known += (known.empty() ? "" : ", ") + p;
       l.fail("protocol", fmt::format("expected one of {}, found \"{}\"", known, cfg->protocol));
     }
+    core::check_own_address(l, *cfg, c.listeners);
     c.listeners.push_back(std::move(cfg));
   }
   if (c.listeners.empty()) root.fail("listeners", "expected at least one listener");

@@ -103,6 +103,39 @@ class NodeTest(unittest.TestCase):
         finally:
             other.cleanup()
 
+    def test_second_node_on_a_running_nodes_port_is_refused(self):
+        # Each loop binds with SO_REUSEPORT; without the check, a second node
+        # of the same user started on the same port would join the first
+        # one's sockets and take half its connections.
+        self.node.start()
+        port = self.node.port("imap")
+        other = Node(self.ldap, name="node2", listeners=("imap",))
+        try:
+            cfg = other.config()
+            cfg["listeners"][0]["address"] = f"127.0.0.1:{port}"
+            with open(other.config_path, "w") as f:
+                json.dump(cfg, f)
+            p = subprocess.run([str(POSTERN_NODE), "-c", other.config_path],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+            self.assertIn(f"listeners[0].address: cannot listen on 127.0.0.1:{port}: "
+                          "Address already in use", p.stderr)
+        finally:
+            other.cleanup()
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                self.assertTrue(s.recv(100).startswith(b"* OK"))
+
+    def test_two_listeners_on_one_address_is_a_config_error(self):
+        cfg = self.node.config()
+        imap = next(l for l in cfg["listeners"] if l["name"] == "imap")
+        pop3 = next(l for l in cfg["listeners"] if l["name"] == "pop3")
+        pop3["address"] = imap["address"]
+        path = self.conf.write("bad.json", cfg)
+        r = check(path)
+        self.assertEqual(r.returncode, EX_CONFIG, r.stdout + r.stderr)
+        self.assertIn(".address: expected an address no other listener uses", r.stderr)
+
     def test_tls_listeners_present_the_fixture_certificate(self):
         self.node.start()
         for listener, greeting in (("imaps", b"* OK"), ("pop3s", b"+OK")):

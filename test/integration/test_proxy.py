@@ -16,8 +16,8 @@ import unittest
 import urllib.request
 
 from lib.node import Node
-from lib.postern import posternctl
-from lib.proxy import Proxy
+from lib.postern import EX_CONFIG, posternctl
+from lib.proxy import POSTERN_PROXY, Proxy
 from lib.slapd import Slapd
 
 USERS = {"alice": "alice@example.com", "bob": "bob@example.com",
@@ -399,6 +399,22 @@ class ProxyClusterTest(unittest.TestCase):
         imap.logout()
         fresh = imap_login(self.port("imap"), "bob")
         fresh.logout()
+
+    def test_a_second_proxy_on_a_running_proxys_port_is_refused(self):
+        port = self.port("imap")
+        other = Proxy(self.ldap, self.nodes, name="proxy2", listeners=("imap",),
+                      listener_overrides={"imap": {"address": f"127.0.0.1:{port}"}})
+        try:
+            p = subprocess.run([str(POSTERN_PROXY), "-c", other.config_path],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+            self.assertIn(f"listeners[0].address: cannot listen on 127.0.0.1:{port}: "
+                          "Address already in use", p.stderr)
+        finally:
+            other.cleanup()
+        # Every connection still reaches this proxy.
+        for _ in range(10):
+            imap_login(port, "alice").logout()
 
 
 if __name__ == "__main__":

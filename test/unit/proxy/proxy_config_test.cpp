@@ -174,6 +174,10 @@ TEST_CASE("proxy config: errors name the file, the key and what was expected") {
                   "listeners[0].tls: needs the top-level \"tls\" object"));
   CHECK(error_has(config_with("", R"("listeners": [])"),
                   "listeners: expected at least one listener"));
+  CHECK(error_has(config_with("", R"("listeners": [{"name": "imap", "address": "127.0.0.1:2143"},
+                                                  {"name": "pop3", "address": "127.0.0.1:2143"}])"),
+                  "listeners[1].address: expected an address no other listener uses; "
+                  "listeners[0] (\"imap\") listens on 127.0.0.1:2143 too"));
   CHECK(error_has(config_with("", kListeners, R"("nodes": {})"),
                   "nodes: expected at least one node"));
   CHECK(error_has(config_with("", kListeners, R"("nodes": {"node1": {"imap": "node1:143"}})"),

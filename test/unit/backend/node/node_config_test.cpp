@@ -78,6 +78,21 @@ TEST_CASE("node config: errors name the key and what was expected") {
             .find("node.trusted_proxies: expected networks") != std::string::npos);
   CHECK(error_of(base(ok_node, "[]")).find("listeners: expected at least one listener") !=
         std::string::npos);
+  // Each loop's sockets join one SO_REUSEPORT group: two listeners on one
+  // address would split its connections between them.
+  CHECK(error_of(base(ok_node, R"([{"name": "imap", "address": "127.0.0.1:1143"},
+                                   {"name": "imaps", "protocol": "imap", "address": "127.0.0.1:1143"}])"))
+            .find("listeners[1].address: expected an address no other listener uses; "
+                  "listeners[0] (\"imap\") listens on 127.0.0.1:1143 too") != std::string::npos);
+  CHECK(error_of(base(ok_node, R"([{"name": "imap", "address": "*:1143"},
+                                   {"name": "pop3", "address": "[::]:1143"}])"))
+            .find("listeners[1].address: expected an address no other listener uses") !=
+        std::string::npos);
+  CHECK(error_of(base(ok_node, R"([{"name": "imap", "address": "127.0.0.1:1143"},
+                                   {"name": "pop3", "address": "127.0.0.2:1143"},
+                                   {"name": "imaps", "protocol": "imap", "address": "127.0.0.1:0"},
+                                   {"name": "pop3s", "protocol": "pop3", "address": "127.0.0.1:0"}])"))
+            .empty());
   CHECK(
       error_of(
           R"({"node": {"name": "n", "store": "/s"}, "listeners": [{"name": "imap", "address": "127.0.0.1:1"}]})")
