@@ -21,10 +21,20 @@ APPEND_MAILBOXES = ("Append1", "Append10")
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+_given_ports = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free a moment ago that no earlier call returned (the kernel may
+    give one port to two bind(0) calls in a row, and two listeners of one
+    server must not share it)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 def _accepts(port):
