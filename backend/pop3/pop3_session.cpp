@@ -158,10 +158,18 @@ void Pop3Session::process_input() {
   // they leave in one write with its reply, so a proxy that sends XCLIENT
   // and AUTH together wakes up once. When the session waits for the client,
   // nothing stays held.
+  //
+  // A command finished at once (finish_command() inside handle_command(),
+  // e.g. a RETR refused because the worker queue is full) comes back here:
+  // the loop below goes on with the next command instead of nesting one
+  // call per pipelined command.
+  if (reading_input_) return;
+  reading_input_ = true;
   holding_ = true;
   struct Release {
     Pop3Session& s;
     ~Release() {
+      s.reading_input_ = false;
       if (!s.busy_ || s.held_.empty() || s.quitting_ || s.closed_) s.release_output();
     }
   } release{*this};

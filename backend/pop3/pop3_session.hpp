@@ -131,8 +131,9 @@ class Pop3Session final : public core::Connection::Handler,
 
   Pop3Codec codec_;
   Pop3State state_ = Pop3State::Authorization;
-  bool busy_ = false;     // a command is in progress
-  bool holding_ = false;  // out() holds replies in held_
+  bool busy_ = false;           // a command is in progress
+  bool holding_ = false;        // out() holds replies in held_
+  bool reading_input_ = false;  // process_input() is on the stack
   std::string held_;
   bool quitting_ = false;  // the last reply is on its way
   bool draining_ = false;
