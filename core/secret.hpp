@@ -28,9 +28,12 @@ class Secret {
   std::string value_;
 };
 
-// `bytes` bytes from the system's CSPRNG as lowercase hex (session tokens,
-// the proxy's reuse tokens); "" if the generator fails, which callers must
-// treat as an error.
+// `n` bytes from OpenSSL's CSPRNG, drawn in blocks per thread (one
+// RAND_bytes call serves many small requests); false if the generator fails.
+bool random_bytes(unsigned char* out, std::size_t n);
+
+// `bytes` random bytes as lowercase hex (session tokens, the proxy's reuse
+// tokens); "" if the generator fails, which callers must treat as an error.
 std::string random_hex(std::size_t bytes);
 
 }  // namespace postern::core

@@ -513,6 +513,37 @@ TEST_CASE("caching directory: a wrong password goes to the source, and Denied dr
   CHECK(rig.fake.auths.size() == 3);
 }
 
+TEST_CASE("caching directory: two caches used in turn on one thread each keep their own key") {
+  // Each thread keeps one keyed HMAC context and keys it again for another
+  // cache: interleaved use goes on answering from each cache's records.
+  Rig one;
+  Rig two;
+  Answers<AuthResult> a;
+  one.cache.authenticate("alice", core::Secret("pw1"), one.loop, a.callback());
+  one.fake.answer_auth(0, auth_ok("alice@example.com"));
+  one.loop.run_all();
+  two.cache.authenticate("alice", core::Secret("pw2"), two.loop, a.callback());
+  two.fake.answer_auth(0, auth_ok("alice@example.com"));
+  two.loop.run_all();
+  for (int round = 0; round < 3; ++round) {
+    one.cache.authenticate("alice", core::Secret("pw1"), one.loop, a.callback());
+    two.cache.authenticate("alice", core::Secret("pw2"), two.loop, a.callback());
+  }
+  CHECK(one.fake.auths.size() == 1);
+  CHECK(two.fake.auths.size() == 1);
+  // The other cache's password is not this one's.
+  one.cache.authenticate("alice", core::Secret("pw2"), one.loop, a.callback());
+  CHECK(one.fake.auths.size() == 2);
+  // From another thread (its own context), the record still matches.
+  std::thread([&] {
+    two.cache.authenticate("alice", core::Secret("pw2"), two.loop, a.callback());
+  }).join();
+  CHECK(two.fake.auths.size() == 1);
+  one.loop.run_all();
+  two.loop.run_all();
+  CHECK(a.got.size() == 9);
+}
+
 TEST_CASE("caching directory: auth TempFail is answered from a matching stale record only") {
   Rig rig;
   Answers<AuthResult> a;
