@@ -32,12 +32,21 @@ Pipe PipePool::take(std::size_t size) {
     ::fcntl(p.write_fd, F_SETPIPE_SZ, static_cast<int>(size));
   int capacity = ::fcntl(p.write_fd, F_GETPIPE_SZ);
   p.capacity = capacity > 0 ? static_cast<std::size_t>(capacity) : 4096;
+  if (size != made_for_) {
+    made_for_ = size;
+    largest_ = 0;
+  }
+  if (p.capacity > largest_) largest_ = p.capacity;
   return p;
 }
 
 void PipePool::give(Pipe& p) {
   if (!p) return;
-  if (idle_.size() < max_idle_) {
+  // A pipe smaller than others made for its size (the user's pipe pages
+  // were used up when it was made) is not kept: the next taker gets a new
+  // one, full size once pages are free again. A size the kernel never grants
+  // (above fs.pipe-max-size) makes every pipe the same size, and they are kept.
+  if (idle_.size() < max_idle_ && p.asked == made_for_ && p.capacity >= largest_) {
     idle_.push_back(p);
     p = {};
   } else {

@@ -47,8 +47,8 @@ class PipePool {
   // Pipe (errno set) when none can be made (out of descriptors).
   Pipe take(std::size_t size);
   // Takes back an empty pipe (close() one that still holds bytes: the next
-  // taker would send them), closing it if max_idle are idle already. Leaves
-  // `p` false.
+  // taker would send them), closing it if max_idle are idle already or if it
+  // is smaller than another pipe made for its size. Leaves `p` false.
   void give(Pipe& p);
   std::size_t idle() const { return idle_.size(); }
 
@@ -58,6 +58,8 @@ class PipePool {
  private:
   std::size_t max_idle_;
   std::vector<Pipe> idle_;
+  std::size_t made_for_ = 0;  // the size the last new pipe was asked for
+  std::size_t largest_ = 0;   // the largest capacity a pipe of that size got
 };
 
 class PipePools {

@@ -92,6 +92,27 @@ TEST_CASE("pipe pool: at most max_idle pipes wait; the others are closed") {
   CHECK_FALSE(is_open(last_read));
 }
 
+TEST_CASE("pipe pool: a pipe smaller than the others of its size is closed, not kept") {
+  PipePool pool;
+  Pipe full = pool.take(256 * 1024);
+  REQUIRE(full);
+  REQUIRE(full.capacity == 256 * 1024);
+  // As when the user's pipe pages ran out: the kernel kept the default size.
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0);
+  const int capacity = ::fcntl(fds[1], F_GETPIPE_SZ);
+  REQUIRE(capacity > 0);
+  REQUIRE(static_cast<std::size_t>(capacity) < full.capacity);
+  Pipe small{fds[0], fds[1], static_cast<std::size_t>(capacity), 256 * 1024};
+  pool.give(small);
+  CHECK_FALSE(small);
+  CHECK(pool.idle() == 0);
+  CHECK_FALSE(is_open(fds[0]));
+  CHECK_FALSE(is_open(fds[1]));
+  pool.give(full);
+  CHECK(pool.idle() == 1);
+}
+
 TEST_CASE("pipe pool: a pool closes its idle pipes when it goes") {
   int fds[2];
   {
