@@ -59,8 +59,22 @@ std::optional<IpAddress> IpAddress::from_sockaddr(const sockaddr* sa) {
 }
 
 std::string IpAddress::to_string() const {
+  if (!v6) {
+    // By hand: glibc's inet_ntop formats IPv4 with sprintf, and a proxy
+    // prints its client's address several times per login.
+    std::string out;
+    out.reserve(15);
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) out.push_back('.');
+      const unsigned b = bytes[static_cast<std::size_t>(i)];
+      if (b >= 100) out.push_back(static_cast<char>('0' + b / 100));
+      if (b >= 10) out.push_back(static_cast<char>('0' + b / 10 % 10));
+      out.push_back(static_cast<char>('0' + b % 10));
+    }
+    return out;
+  }
   char buf[INET6_ADDRSTRLEN] = {};
-  inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), buf, sizeof buf);
+  inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf);
   return buf;
 }
 

@@ -68,3 +68,19 @@ TEST_CASE("flow control counts concurrent and new connections") {
   CHECK(flow.admit(a, t) == FlowVerdict::TooFastFromIp);  // a fourth in the interval
   CHECK(flow.admit(a, t + std::chrono::seconds(61)) == FlowVerdict::Accept);
 }
+
+TEST_CASE("addresses print as inet_ntop prints them") {
+  for (const char* text : {"0.0.0.0", "1.2.3.4", "10.0.0.9", "127.0.0.1", "192.0.2.10",
+                           "99.100.101.255", "255.255.255.255", "::1", "2001:db8::42"}) {
+    auto ip = IpAddress::parse(text);
+    REQUIRE(ip);
+    CHECK(ip->to_string() == text);
+  }
+  // Every byte value, in each position.
+  for (unsigned b = 0; b < 256; ++b) {
+    const std::string d = std::to_string(b);
+    const std::string text = d + "." + d + ".0." + d;
+    CHECK(IpAddress::parse(text)->to_string() == text);
+  }
+  CHECK(IpAddress::parse("::ffff:10.1.2.3")->to_string() == "10.1.2.3");
+}
