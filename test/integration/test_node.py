@@ -88,20 +88,25 @@ class NodeTest(unittest.TestCase):
         self.node.wait_log(r"reload.*ok=1")
         self.assertTrue(self.node.running())
 
-    def test_port_in_use_is_a_config_error(self):
-        self.node.start()
+    def run_second_node(self, address):
+        """postern-node in the foreground with one IMAP listener on
+        `address`: the CompletedProcess (it is expected to exit)."""
         other = Node(self.ldap, name="node2", listeners=("imap",))
         try:
             cfg = other.config()
-            cfg["listeners"][0]["address"] = f"127.0.0.1:{self.node.admin_port}"
+            cfg["listeners"][0]["address"] = address
             with open(other.config_path, "w") as f:
                 json.dump(cfg, f)
-            p = subprocess.run([str(POSTERN_NODE), "-c", other.config_path],
-                               capture_output=True, text=True, timeout=30)
-            self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
-            self.assertIn("cannot listen", p.stderr)
+            return subprocess.run([str(POSTERN_NODE), "-c", other.config_path],
+                                  capture_output=True, text=True, timeout=30)
         finally:
             other.cleanup()
+
+    def test_port_in_use_is_a_config_error(self):
+        self.node.start()
+        p = self.run_second_node(f"127.0.0.1:{self.node.admin_port}")
+        self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+        self.assertIn("cannot listen", p.stderr)
 
     def test_second_node_on_a_running_nodes_port_is_refused(self):
         # Each loop binds with SO_REUSEPORT; without the check, a second node
@@ -109,19 +114,10 @@ class NodeTest(unittest.TestCase):
         # one's sockets and take half its connections.
         self.node.start()
         port = self.node.port("imap")
-        other = Node(self.ldap, name="node2", listeners=("imap",))
-        try:
-            cfg = other.config()
-            cfg["listeners"][0]["address"] = f"127.0.0.1:{port}"
-            with open(other.config_path, "w") as f:
-                json.dump(cfg, f)
-            p = subprocess.run([str(POSTERN_NODE), "-c", other.config_path],
-                               capture_output=True, text=True, timeout=30)
-            self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
-            self.assertIn(f"listeners[0].address: cannot listen on 127.0.0.1:{port}: "
-                          "Address already in use", p.stderr)
-        finally:
-            other.cleanup()
+        p = self.run_second_node(f"127.0.0.1:{port}")
+        self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+        self.assertIn(f"listeners[0].address: cannot listen on 127.0.0.1:{port}: "
+                      "Address already in use", p.stderr)
         for _ in range(20):
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 self.assertTrue(s.recv(100).startswith(b"* OK"))
