@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -75,31 +76,48 @@ namespace {
 
 // The socket address to bind for `config`; throws ConfigError(file, key)
 // when its host is not an IP address.
-socklen_t bind_address(const ListenerConfig& config, const std::string& file,
-                       const std::string& key, sockaddr_storage& ss) {
+socklen_t bind_address(const Endpoint& address, const std::string& file, const std::string& key,
+                       sockaddr_storage& ss) {
   ss = sockaddr_storage{};
-  auto ip =
-      config.address.host.empty() ? IpAddress::parse("::") : IpAddress::parse(config.address.host);
+  auto ip = address.host.empty() ? IpAddress::parse("::") : IpAddress::parse(address.host);
   if (!ip) throw ConfigError(file, key + ".address", "expected an IP address to listen on");
   if (ip->v6) {
     auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
     s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(config.address.port);
+    s6->sin6_port = htons(address.port);
     std::memcpy(&s6->sin6_addr, ip->bytes.data(), 16);
     return sizeof *s6;
   }
   auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
   s4->sin_family = AF_INET;
-  s4->sin_port = htons(config.address.port);
+  s4->sin_port = htons(address.port);
   std::memcpy(&s4->sin_addr, ip->bytes.data(), 4);
   return sizeof *s4;
 }
 
-ConfigError cannot_listen(const ListenerConfig& config, const std::string& file,
-                          const std::string& key, int err) {
+ConfigError cannot_listen(const Endpoint& address, const std::string& file, const std::string& key,
+                          int err) {
   return ConfigError(
       file, key + ".address",
-      fmt::format("cannot listen on {}: {}", config.address.to_string(), std::strerror(err)));
+      fmt::format("cannot listen on {}: {}", address.to_string(), std::strerror(err)));
+}
+
+}  // namespace
+
+namespace {
+
+// Whether sockets bound to `a` and `b` on one port would take each other's
+// connections: the same address, or a wildcard covering the other ("::"
+// covers IPv4 too; "0.0.0.0" only IPv4).
+bool overlaps(const IpAddress& a, const IpAddress& b) {
+  if (a == b) return true;
+  auto wildcard = [](const IpAddress& ip) {
+    return std::all_of(ip.bytes.begin(), ip.bytes.begin() + (ip.v6 ? 16 : 4),
+                       [](std::uint8_t x) { return x == 0; });
+  };
+  if (wildcard(a) && (a.v6 || !b.v6)) return true;
+  if (wildcard(b) && (b.v6 || !a.v6)) return true;
+  return false;
 }
 
 }  // namespace
@@ -112,41 +130,54 @@ void check_own_address(const ConfigNode& node, const ListenerConfig& fresh,
   if (!mine) return;  // the bind names the bad host
   for (std::size_t k = 0; k < earlier.size(); ++k) {
     const ListenerConfig& other = *earlier[k];
-    if (other.address.port != fresh.address.port || host(other.address) != mine) continue;
+    if (other.address.port != fresh.address.port) continue;
+    const auto theirs = host(other.address);
+    if (!theirs || !overlaps(*mine, *theirs)) continue;
     node.fail("address", fmt::format("expected an address no other listener uses; "
                                      "listeners[{}] (\"{}\") listens on {} too",
                                      k, other.name, other.address.to_string()));
   }
 }
 
-void Listener::check_free(const ListenerConfig& config, const std::string& file,
+void Listener::check_free(const Endpoint& address, const std::string& file,
                           const std::string& key) {
   sockaddr_storage ss;
-  socklen_t len = bind_address(config, file, key, ss);
+  socklen_t len = bind_address(address, file, key, ss);
   // SO_REUSEPORT would let this process join the listening sockets of
   // another one of the same user (a second node started on the same file),
   // and the kernel would then split connections between the two. A bind
-  // without it fails on any socket listening there. SO_REUSEADDR keeps
-  // connections in TIME_WAIT from a previous run out of the way.
+  // without it fails on any socket listening there or on an overlapping
+  // address. SO_REUSEADDR keeps connections in TIME_WAIT from a previous run
+  // out of the way.
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw cannot_listen(config, file, key, errno);
+  if (fd < 0) throw cannot_listen(address, file, key, errno);
   int one = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     int err = errno;
     ::close(fd);
-    throw cannot_listen(config, file, key, err);
+    throw cannot_listen(address, file, key, err);
   }
   ::close(fd);
+}
+
+void check_addresses_free(const std::vector<std::unique_ptr<ListenerConfig>>& listeners,
+                          const std::optional<Endpoint>& admin, const std::string& file) {
+  for (std::size_t k = 0; k < listeners.size(); ++k) {
+    Listener::check_free(listeners[k]->address, file, "listeners[" + std::to_string(k) + "]");
+  }
+  // The admin server takes a host name too; its own bind reports those.
+  if (admin && (admin->host.empty() || IpAddress::parse(admin->host)))
+    Listener::check_free(*admin, file, "admin");
 }
 
 Listener::Listener(EventLoop& loop, const ListenerConfig& config, Service& service,
                    const std::string& file, const std::string& key)
     : loop_(loop), config_(config), service_(service) {
   sockaddr_storage ss;
-  socklen_t len = bind_address(config, file, key, ss);
+  socklen_t len = bind_address(config.address, file, key, ss);
   int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw cannot_listen(config, file, key, errno);
+  if (fd < 0) throw cannot_listen(config.address, file, key, errno);
   // Set before listen(): accepted sockets inherit TCP_NODELAY from the
   // listening one (Linux), which spares a setsockopt per connection
   // (Connection::Options::nodelay_inherited), and none is accepted without it.
@@ -157,14 +188,14 @@ Listener::Listener(EventLoop& loop, const ListenerConfig& config, Service& servi
       ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     int err = errno;
     ::close(fd);
-    throw cannot_listen(config, file, key, err);
+    throw cannot_listen(config.address, file, key, err);
   }
   listener_ = evconnlistener_new(loop.base(), &Listener::on_accept, this,
                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
   if (listener_ == nullptr) {
     int err = errno;
     ::close(fd);
-    throw cannot_listen(config, file, key, err);
+    throw cannot_listen(config.address, file, key, err);
   }
 }
 

@@ -73,6 +73,11 @@ struct ListenerConfig {
 void check_own_address(const ConfigNode& node, const ListenerConfig& fresh,
                        const std::vector<std::unique_ptr<ListenerConfig>>& earlier);
 
+// Listener::check_free for each of a process's listeners ("listeners[N]")
+// and its admin address ("admin", when given as an IP address).
+void check_addresses_free(const std::vector<std::unique_ptr<ListenerConfig>>& listeners,
+                          const std::optional<Endpoint>& admin, const std::string& file);
+
 // A connection accepted and admitted, handed to a Service on its loop.
 struct Accepted {
   int fd = -1;
@@ -103,12 +108,13 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
   ~Listener();
 
-  // Throws ConfigError(file, key) when a socket of another process, or one
-  // left behind, already listens on the listener's address. Call once per
-  // listener before the loops bind it: SO_REUSEPORT would otherwise let a
-  // second node of the same user join the first one's port.
-  static void check_free(const ListenerConfig& config, const std::string& file,
-                         const std::string& key);
+  // Throws ConfigError(file, key + ".address") when a socket of another
+  // process, or one left behind, already listens on `address` or overlaps
+  // it (a wildcard and a specific address on one port). Call once per
+  // address before anything binds or touches shared state (a node's spool):
+  // SO_REUSEPORT would otherwise let a second node of the same user join the
+  // first one's port.
+  static void check_free(const Endpoint& address, const std::string& file, const std::string& key);
 
   // Stops accepting; open sessions, and connections still sending their
   // PROXY header, go on.

@@ -41,9 +41,10 @@ class RandomBlock {
  public:
   static constexpr std::size_t kSize = 4096;
 
-  ~RandomBlock() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
+  ~RandomBlock() { drop(); }  // a later take() on this thread refills rather than hand out zeros
 
   bool take(unsigned char* out, std::size_t n) {
+    if (n == 0) return true;  // `out` may be null
     if (n > kSize) return RAND_bytes(out, static_cast<int>(n)) == 1;
     if (kSize - used_ < n) {
       if (RAND_bytes(bytes_.data(), static_cast<int>(kSize)) != 1) return false;

@@ -285,21 +285,25 @@ class CachingDirectory::State {
   // thread keeps (null if OpenSSL fails). HMAC() builds a context per call
   // (the algorithm's fetch, its parameters, the key's pads): about 4 us, more
   // than the rest of a cached login's user-space work. Starting a keyed
-  // context again with the same key costs under 1 us. The context is keyed
-  // again when another State (another key) used it last on this thread.
+  // context again with the same key (EVP_MAC_init with no key, which resets
+  // HMAC from OpenSSL 3.0.3 on: meson.build asks for it) costs under 1 us.
+  // The context is keyed again when another State (another key) used it
+  // last on this thread; a thread's context keeps the last key it was given
+  // until then or until the thread ends.
   EVP_MAC_CTX* keyed_hmac() const {
     struct PerThread {
       std::uint64_t key_id = 0;
       EVP_MAC_CTX* ctx = nullptr;
-      PerThread() {
-        EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-        if (mac != nullptr) ctx = EVP_MAC_CTX_new(mac);
-        EVP_MAC_free(mac);  // the context holds its own reference
-      }
-      ~PerThread() { EVP_MAC_CTX_free(ctx); }
+      ~PerThread() { EVP_MAC_CTX_free(ctx); }  // wipes the key
     };
     thread_local PerThread t;
-    if (t.ctx == nullptr) return nullptr;
+    if (t.ctx == nullptr) {  // first use on this thread, or OpenSSL failed before
+      EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+      if (mac != nullptr) t.ctx = EVP_MAC_CTX_new(mac);
+      EVP_MAC_free(mac);  // the context holds its own reference
+      if (t.ctx == nullptr) return nullptr;
+      t.key_id = 0;
+    }
     if (t.key_id == key_id_) {
       if (EVP_MAC_init(t.ctx, nullptr, 0, nullptr) != 1) return nullptr;
       return t.ctx;

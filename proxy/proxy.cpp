@@ -29,6 +29,7 @@ Proxy::Proxy(ProxyConfig config) : config_(std::make_shared<const ProxyConfig>(s
   metrics_.gauge("postern_proxy_info", "This proxy's name", {{"proxy", config_->name}}).set(1);
   metrics_.gauge("postern_proxy_start_time_seconds", "When this process started (Unix time)")
       .set(static_cast<std::int64_t>(std::time(nullptr)));
+  core::check_addresses_free(config_->listeners, config_->admin, config_->file);
   health_ = std::make_unique<NodeHealth>(config_->health, metrics_);
   health_->set_nodes(config_->nodes);
   throttle_ = std::make_unique<LoginThrottle>(config_->throttle);
@@ -40,10 +41,6 @@ Proxy::Proxy(ProxyConfig config) : config_(std::make_shared<const ProxyConfig>(s
   for (const auto& l : config_->listeners) {
     if (services_.count(l->protocol) == 0)
       services_[l->protocol] = make_protocol_service(*context_, l->protocol);
-  }
-  for (std::size_t k = 0; k < config_->listeners.size(); ++k) {
-    core::Listener::check_free(*config_->listeners[k], config_->file,
-                               "listeners[" + std::to_string(k) + "]");
   }
   listeners_.resize(loops_.size());
   std::exception_ptr error;

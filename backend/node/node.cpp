@@ -17,6 +17,9 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
   metrics_.gauge("postern_node_info", "This node's name", {{"node", config_.name}}).set(1);
   metrics_.gauge("postern_node_start_time_seconds", "When this process started (Unix time)")
       .set(static_cast<std::int64_t>(std::time(nullptr)));
+  // Before the queue starts: it cleans the spool, which a node already
+  // running on this file would be using.
+  core::check_addresses_free(config_.listeners, config_.admin, config_.file);
   directory_ = mapping::make_directory(config_.directory);
   // The store's root is created if missing (like a spool directory), never
   // silently elsewhere: a path we cannot create is a configuration error.
@@ -41,10 +44,6 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
     if (services_.count(l->protocol) == 0) {
       services_[l->protocol] = node_services().at(l->protocol)(*context_);
     }
-  }
-  for (std::size_t k = 0; k < config_.listeners.size(); ++k) {
-    core::Listener::check_free(*config_.listeners[k], config_.file,
-                               "listeners[" + std::to_string(k) + "]");
   }
   listeners_.resize(loops_.size());
   // Listeners and the admin server live on their loops; a bind error on any

@@ -29,7 +29,7 @@
 namespace postern::node::webmail {
 
 struct WebSession {
-  std::string token;         // 64 hex digits: 32 bytes from RAND_bytes
+  std::string token;         // 64 hex digits: 32 bytes from OpenSSL's generator
   std::string csrf;          // 64 hex digits, independent of the token
   std::string user;          // canonical address
   std::string display_name;  // from the directory; may be ""
@@ -98,9 +98,5 @@ class WebSessions {
   std::unordered_map<std::string, std::vector<std::string>> by_user_;
   std::size_t creations_ = 0;
 };
-
-// 32 bytes from OpenSSL's RAND_bytes as 64 lower-case hex digits; "" if the
-// generator failed.
-std::string random_token();
 
 }  // namespace postern::node::webmail

@@ -122,6 +122,21 @@ class NodeTest(unittest.TestCase):
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 self.assertTrue(s.recv(100).startswith(b"* OK"))
 
+    def test_second_node_on_the_same_file_leaves_the_spool_alone(self):
+        # The queue cleans its spool at start (a message half received
+        # before a crash); a node already running on the file uses it.
+        self.node.start()
+        incoming = os.path.join(os.path.dirname(self.node.store_path), "queue", "incoming")
+        in_progress = os.path.join(incoming, "being-received")
+        with open(in_progress, "w") as f:
+            f.write("a DATA in progress\n")
+        p = subprocess.run([str(POSTERN_NODE), "-c", self.node.config_path],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+        self.assertIn("Address already in use", p.stderr)
+        self.assertTrue(os.path.exists(in_progress))
+        self.assertTrue(self.node.running())
+
     def test_two_listeners_on_one_address_is_a_config_error(self):
         cfg = self.node.config()
         imap = next(l for l in cfg["listeners"] if l["name"] == "imap")

@@ -64,7 +64,7 @@ TEST_CASE("listener: an address another process listens on is refused before bin
   CHECK(reuseport_bind_succeeds(other.port));
   std::string error;
   try {
-    Listener::check_free(config, "node.json", "listeners[2]");
+    Listener::check_free(config.address, "node.json", "listeners[2]");
   } catch (const ConfigError& e) {
     error = e.what();
   }
@@ -72,13 +72,26 @@ TEST_CASE("listener: an address another process listens on is refused before bin
                      std::to_string(other.port) + ": Address already in use");
 
   other.close();
-  CHECK_NOTHROW(Listener::check_free(config, "node.json", "listeners[2]"));
+  CHECK_NOTHROW(Listener::check_free(config.address, "node.json", "listeners[2]"));
 }
 
 TEST_CASE("listener: check_free names a host that is not an IP address") {
   ListenerConfig config;
   config.address = Endpoint{"mail.example", 143};
-  CHECK_THROWS_WITH_AS(Listener::check_free(config, "proxy.json", "listeners[0]"),
+  CHECK_THROWS_WITH_AS(Listener::check_free(config.address, "proxy.json", "listeners[0]"),
                        "proxy.json: listeners[0].address: expected an IP address to listen on",
                        ConfigError);
+}
+
+TEST_CASE("listener: a wildcard overlapping another process's address is refused") {
+  OtherProcess other;  // 127.0.0.1:port
+  std::string error;
+  try {
+    Listener::check_free(*Endpoint::parse("0.0.0.0:" + std::to_string(other.port)), "node.json",
+                         "admin");
+  } catch (const ConfigError& e) {
+    error = e.what();
+  }
+  CHECK(error == "node.json: admin.address: cannot listen on 0.0.0.0:" +
+                     std::to_string(other.port) + ": Address already in use");
 }

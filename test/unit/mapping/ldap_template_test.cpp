@@ -2,7 +2,9 @@
 
 #include "mapping/ldap_template.hpp"
 
-using namespace postern::mapping;
+// In the namespace rather than `using namespace`: in a unity build, the file
+// after this one may name another Address (backend/mime's).
+namespace postern::mapping {
 
 TEST_CASE("templates substitute local part, domain and address, escaped") {
   Address a{"alice", "example.com"};
@@ -29,3 +31,5 @@ TEST_CASE("check_template accepts the known placeholders only") {
   CHECK_FALSE(check_template("(mail=%x)").has_value());
   CHECK_FALSE(check_template("(mail=%").has_value());
 }
+
+}  // namespace postern::mapping

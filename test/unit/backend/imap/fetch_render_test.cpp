@@ -107,7 +107,7 @@ FetchRequest request(std::string_view items, bool uid = false) {
   return *parsed;
 }
 
-struct Mailbox {
+struct RenderMailbox {
   StoreFixture fixture;
   store::Store store{fixture.root()};
   std::shared_ptr<store::AccountStore> account = store.account("user@example.com").value();
@@ -159,7 +159,7 @@ TEST_CASE("imap fetch render: the structure, from the meta or parsed from the fi
   REQUIRE(kMessage.size() == 588);
   for (bool with_meta : {true, false}) {
     CAPTURE(with_meta);
-    Mailbox mb;
+    RenderMailbox mb;
     const store::Uid uid = mb.add(kMessage, with_meta);
     CHECK(mb.item(uid, "BODYSTRUCTURE") == "BODYSTRUCTURE " + kBodyStructure);
     CHECK(mb.item(uid, "BODY") == "BODY " + kBody);
@@ -172,7 +172,7 @@ TEST_CASE("imap fetch render: the structure, from the meta or parsed from the fi
 }
 
 TEST_CASE("imap fetch render: an undecodable meta is replaced") {
-  Mailbox mb;
+  RenderMailbox mb;
   store::NewMessage m = mb.fixture.message(kMessage);
   m.meta.structure = "garbage";
   const store::Uid uid = mb.account->append(mb.inbox, m).value().uid;
@@ -182,7 +182,7 @@ TEST_CASE("imap fetch render: an undecodable meta is replaced") {
 }
 
 TEST_CASE("imap fetch render: body sections through multipart and message/rfc822") {
-  Mailbox mb;
+  RenderMailbox mb;
   const store::Uid uid = mb.add(kMessage, true);
   CHECK(mb.item(uid, "BODY[]") == "BODY[] {588}\r\n" + kMessage);
   CHECK(mb.item(uid, "BODY[HEADER]") == "BODY[HEADER] {236}\r\n" + kHeader);
@@ -210,7 +210,7 @@ TEST_CASE("imap fetch render: body sections through multipart and message/rfc822
 }
 
 TEST_CASE("imap fetch render: HEADER.FIELDS and HEADER.FIELDS.NOT") {
-  Mailbox mb;
+  RenderMailbox mb;
   const store::Uid uid = mb.add(kMessage, true);
   CHECK(mb.item(uid, "BODY.PEEK[HEADER.FIELDS (x-long SUBJECT)]") ==
         "BODY[HEADER.FIELDS (X-LONG SUBJECT)] {44}\r\n"
@@ -229,7 +229,7 @@ TEST_CASE("imap fetch render: HEADER.FIELDS and HEADER.FIELDS.NOT") {
 }
 
 TEST_CASE("imap fetch render: partials clamp to the data and echo only the origin") {
-  Mailbox mb;
+  RenderMailbox mb;
   const store::Uid uid = mb.add(kMessage, true);
   CHECK(mb.item(uid, "BODY[]<0.4>") == "BODY[]<0> {4}\r\nFrom");
   CHECK(mb.item(uid, "BODY.PEEK[1]<6.100>") == "BODY[1]<6> {4}\r\nBob.");
@@ -240,7 +240,7 @@ TEST_CASE("imap fetch render: partials clamp to the data and echo only the origi
 }
 
 TEST_CASE("imap fetch render: BINARY decodes leaf parts") {
-  Mailbox mb;
+  RenderMailbox mb;
   const store::Uid uid = mb.add(kMessage, true);
   CHECK(mb.item(uid, "BINARY[2]") == std::string("BINARY[2] ~{5}\r\n\0\1\2\3\4", 21));
   CHECK(mb.item(uid, "BINARY.PEEK[2]<1.2>") == "BINARY[2]<1> {2}\r\n\1\2");
@@ -257,7 +257,7 @@ TEST_CASE("imap fetch render: BINARY decodes leaf parts") {
 }
 
 TEST_CASE("imap fetch render: BINARY of an unknown encoding is an error, nothing written") {
-  Mailbox mb;
+  RenderMailbox mb;
   const store::Uid uid =
       mb.add("Subject: x\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n", true);
   for (const char* items : {"BINARY[1]", "(UID BINARY.SIZE[1])", "(FLAGS BINARY.PEEK[1])"}) {
@@ -276,7 +276,7 @@ TEST_CASE("imap fetch render: BINARY of an unknown encoding is an error, nothing
 }
 
 TEST_CASE("imap fetch render: a single-part message") {
-  Mailbox mb;
+  RenderMailbox mb;
   const std::string message = "Subject: one\r\n\r\nbody\r\n";
   const store::Uid uid = mb.add(message, false);
   CHECK(mb.item(uid, "BODY[1]") == "BODY[1] {6}\r\nbody\r\n");
@@ -289,7 +289,7 @@ TEST_CASE("imap fetch render: a single-part message") {
 }
 
 TEST_CASE("imap fetch render: big sections are file ranges, never read") {
-  Mailbox mb;
+  RenderMailbox mb;
   const std::string body(10000, 'x');
   const std::string message = "Subject: big\r\n\r\n" + body;
   const store::Uid uid = mb.add(message, true);
@@ -341,7 +341,7 @@ TEST_CASE("imap fetch render: index-only items, without content") {
 }
 
 TEST_CASE("imap fetch render: FLAGS follows when \\Seen was just set") {
-  Mailbox mb;
+  RenderMailbox mb;
   const store::Uid uid = mb.add(kMessage, true, store::kFlagSeen, {"Work"});
   const FetchRequest r = request("BODY[1]", true);
   auto content = load_content(*mb.account, mb.inbox, uid, r).value();
@@ -359,7 +359,7 @@ TEST_CASE("imap fetch render: FLAGS follows when \\Seen was just set") {
 }
 
 TEST_CASE("imap fetch render: load_content loads only what is needed") {
-  Mailbox mb;
+  RenderMailbox mb;
   const store::Uid uid = mb.add(kMessage, true);
   auto index = load_content(*mb.account, mb.inbox, uid, request("(FLAGS UID)")).value();
   CHECK_FALSE(index.structure.has_value());

@@ -88,6 +88,20 @@ TEST_CASE("node config: errors name the key and what was expected") {
                                    {"name": "pop3", "address": "[::]:1143"}])"))
             .find("listeners[1].address: expected an address no other listener uses") !=
         std::string::npos);
+  // A wildcard and an address it covers, on one port.
+  CHECK(error_of(base(ok_node, R"([{"name": "imap", "address": "0.0.0.0:1143"},
+                                   {"name": "pop3", "address": "127.0.0.1:1143"}])"))
+            .find("listeners[1].address: expected an address no other listener uses") !=
+        std::string::npos);
+  CHECK(error_of(base(ok_node, R"([{"name": "imap", "address": "0.0.0.0:1143"},
+                                   {"name": "pop3", "address": "[::]:1143"}])"))
+            .find("listeners[1].address: expected an address no other listener uses") !=
+        std::string::npos);
+  CHECK(error_of(base(ok_node, R"([{"name": "imap", "address": "127.0.0.1:1143"},
+                                   {"name": "pop3", "address": "127.0.0.2:1143"},
+                                   {"name": "imaps", "protocol": "imap", "address": "0.0.0.0:1144"},
+                                   {"name": "pop3s", "protocol": "pop3", "address": "[::1]:1144"}])"))
+            .empty());
   CHECK(error_of(base(ok_node, R"([{"name": "imap", "address": "127.0.0.1:1143"},
                                    {"name": "pop3", "address": "127.0.0.2:1143"},
                                    {"name": "imaps", "protocol": "imap", "address": "127.0.0.1:0"},

@@ -4,7 +4,9 @@
 
 #include <string>
 
-using namespace postern::node::pop3;
+// In the namespace rather than `using namespace`: in a unity build, a
+// neighbouring file may name the same types.
+namespace postern::node::pop3 {
 
 namespace {
 
@@ -105,3 +107,5 @@ TEST_CASE("pop3 commands: XCLIENT attributes") {
   CHECK(error_of("XCLIENT =1", kAuth) == CheckError::BadArguments);
   CHECK(error_of("XCLIENT ADDR=192.0.2.7", kTrans) == CheckError::WrongState);
 }
+
+}  // namespace postern::node::pop3

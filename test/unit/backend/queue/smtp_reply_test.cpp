@@ -9,7 +9,9 @@
 #include "backend/queue/smtp_reply.hpp"
 #include "test/unit/split_feed.hpp"
 
-using namespace postern::node::queue;
+// In the namespace rather than `using namespace`: in a unity build, a
+// neighbouring file may name the same types.
+namespace postern::node::queue {
 
 namespace {
 
@@ -107,3 +109,5 @@ TEST_CASE("dot stuffing: leading dots doubled, bare LF fixed, terminator added, 
   CHECK(stuff_all({"a\r\n"}) == "a\r\n.\r\n");
   CHECK(stuff_all({"a\r"}) == "a\r\n.\r\n");
 }
+
+}  // namespace postern::node::queue
