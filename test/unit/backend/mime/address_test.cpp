@@ -9,9 +9,9 @@
 
 #include "backend/mime/imap_format.hpp"
 
-using postern::node::mime::Address;
-using postern::node::mime::imap_nstring;
-using postern::node::mime::parse_address_list;
+// In the namespace rather than using-declarations: in a unity build, a
+// neighbouring file's `using namespace postern::mapping` brings another Address.
+namespace postern::node::mime {
 
 namespace {
 
@@ -83,3 +83,5 @@ TEST_CASE("mime address: encoded words and 8-bit names are kept as written") {
   CHECK(render("J\xC3\xB6rg <joerg@example.de>") ==
         "({5}\r\nJ\xC3\xB6rg NIL \"joerg\" \"example.de\")");
 }
+
+}  // namespace postern::node::mime
