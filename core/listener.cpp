@@ -74,7 +74,7 @@ ListenerConfig ListenerConfig::from_config(const ConfigNode& n,
 
 namespace {
 
-// The socket address to bind for `config`; throws ConfigError(file, key)
+// The socket address to bind for `address`; throws ConfigError(file, key)
 // when its host is not an IP address.
 socklen_t bind_address(const Endpoint& address, const std::string& file, const std::string& key,
                        sockaddr_storage& ss) {
@@ -101,10 +101,6 @@ ConfigError cannot_listen(const Endpoint& address, const std::string& file, cons
       file, key + ".address",
       fmt::format("cannot listen on {}: {}", address.to_string(), std::strerror(err)));
 }
-
-}  // namespace
-
-namespace {
 
 // Whether sockets bound to `a` and `b` on one port would take each other's
 // connections: the same address, or a wildcard covering the other ("::"
